@@ -1,0 +1,93 @@
+"""params.yaml access with loud, one-line errors.
+
+Stages read their section with :func:`section` and hand it to a typed dataclass via
+:func:`typed`: a missing key, an unknown key or a value of the wrong type is a
+:class:`~tunepipe.TunepipeError` naming the file and the dotted key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+from tunepipe import TunepipeError
+
+
+def load(path: str | Path = "params.yaml") -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise TunepipeError(f"{p}: params file not found")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise TunepipeError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise TunepipeError(f"{p}: top level must be a mapping")
+    data["__file__"] = str(p)
+    return data
+
+
+def section(params: dict, name: str) -> dict:
+    if name not in params or not isinstance(params[name], dict):
+        raise TunepipeError(f"{params.get('__file__', 'params')}: missing section {name!r}")
+    return params[name]
+
+
+def _check(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if tp is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _check(value, arg, where)
+            except TunepipeError as e:
+                errors.append(e)
+        raise errors[-1]
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TunepipeError(f"{where}: expected null, got {type(value).__name__} {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return typed(tp, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise TunepipeError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        (arg,) = typing.get_args(tp) or (typing.Any,)
+        return [_check(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TunepipeError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        _, arg = typing.get_args(tp) or (str, typing.Any)
+        return {k: _check(v, arg, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise TunepipeError(f"{where}: expected {tp.__name__}, got bool {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise TunepipeError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def typed(cls, data: dict, where: str):
+    """Build dataclass ``cls`` from ``data``, checking keys and types."""
+    if not isinstance(data, dict):
+        raise TunepipeError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise TunepipeError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            if has_default:
+                continue
+            raise TunepipeError(f"{where}.{name}: missing key")
+        kwargs[name] = _check(data[name], hints[name], f"{where}.{name}")
+    return cls(**kwargs)

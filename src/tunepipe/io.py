@@ -1,0 +1,78 @@
+"""Files: JSONL with row-level validation, and atomic outputs (no partial outputs on failure)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tunepipe import TunepipeError
+
+ROW_FIELDS = ("id", "task", "prompt", "answer", "spec")
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise TunepipeError(f"{p}: file not found")
+    rows = []
+    with p.open(encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TunepipeError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise TunepipeError(f"{p}:{i}: a row must be a JSON object")
+            for field in required:
+                if field not in row:
+                    raise TunepipeError(f"{p}:{i}: row {row.get('id', i)!r} has no field {field!r}")
+            rows.append(row)
+    return rows
+
+
+def write_jsonl(path: str | Path, rows) -> None:
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_json(path: str | Path, obj) -> None:
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path):
+    """Yield a temp path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a fresh temp directory beside ``path``; on success it replaces ``path``
+    (old contents removed), on failure it is deleted and ``path`` is left untouched."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent))
+    try:
+        yield tmp
+        if p.exists():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

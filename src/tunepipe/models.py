@@ -1,0 +1,211 @@
+"""Base-model resolution and loading.
+
+``base.model`` is one of:
+
+- ``tiny``: a Qwen3-architecture model built from a config (random init, size in
+  params) and a byte-level BPE tokenizer trained on the collected corpus, with the
+  Harmony special tokens and a Harmony chat template;
+- a local ``.gguf`` file: dequantised by transformers (``gguf_file=``) and re-saved as
+  a plain HF directory (a GGUF-loaded model refuses ``save_pretrained``, so the weights
+  are copied into a fresh model built from its config);
+- a local HF model directory;
+- an HF hub id: downloaded (needs the network) and saved.
+
+Whatever the source, ``models/base`` ends up a plain HF directory that loads with
+``AutoModelForCausalLM`` and ``AutoTokenizer``, so DVC caches it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tunepipe import TunepipeError
+
+# Pre-tokenizer for the tiny tokenizer: keeps a literal ("¬x3") and an assignment
+# ("x1=True") in one piece, so BPE can give each a single token. Tokenisation decides
+# whether a tiny model learns SAT at all (FACTS.md: .23 vs .80 on the same budget).
+TINY_SPLIT = r" ?¬?\w+(?:=\w+)?| ?[^\s\w¬]+|\s+"
+
+
+def torch_dtype(name: str):
+    """``auto``: bf16 on a GPU that supports it, else fp32; or a torch dtype name."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        dt = getattr(torch, name)
+    except AttributeError:
+        dt = None
+    if not isinstance(dt, torch.dtype):
+        raise TunepipeError(f"dtype: unknown dtype {name!r} (auto, float32, bfloat16, float16)")
+    return dt
+
+
+def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[str], chat_template: str):
+    """Byte-level BPE trained on ``texts``; Harmony specials are single tokens."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(TINY_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|return|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+    )
+    fast.chat_template = chat_template
+    return fast
+
+
+def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict) -> None:
+    """Random-init Qwen3 model + corpus-trained tokenizer, saved to ``out_dir``."""
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    from tunepipe import harmony
+
+    tokenizer = train_tokenizer(
+        texts,
+        vocab_size=tiny["vocab_size"],
+        special_tokens=harmony.SPECIAL_TOKENS,
+        chat_template=harmony.CHAT_TEMPLATE,
+    )
+    heads = tiny["num_attention_heads"]
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=tiny["hidden_size"],
+        intermediate_size=tiny["intermediate_size"],
+        num_hidden_layers=tiny["num_hidden_layers"],
+        num_attention_heads=heads,
+        num_key_value_heads=tiny["num_key_value_heads"],
+        head_dim=tiny["hidden_size"] // heads,
+        max_position_embeddings=tiny["max_position_embeddings"],
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids(t) for t in ("<|return|>", "<|call|>", "<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _gguf_to_hf(path: Path, out_dir: Path, dtype) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise TunepipeError("base.model is a .gguf file: install the 'gguf' package") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+        config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+    except Exception as e:  # corrupt / unsupported GGUF
+        raise TunepipeError(f"{path}: cannot load GGUF file: {str(e).splitlines()[0][:200]}") from None
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = dtype
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    fresh.load_state_dict(loaded.state_dict(), assign=True)
+    fresh.tie_weights()
+    fresh.generation_config = loaded.generation_config
+    fresh.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str | None, texts, seed: int, tiny: dict) -> str:
+    """Materialise ``base.model`` as a plain HF dir in ``out_dir``; returns the source kind."""
+    out = Path(out_dir)
+    if model == "tiny":
+        build_tiny(out, texts, seed=seed, tiny=tiny)
+        return "tiny"
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dt = torch_dtype(dtype)
+    p = Path(model).expanduser()
+    if model.endswith(".gguf"):
+        if not p.is_file():
+            raise TunepipeError(f"base.model: GGUF file {model} not found")
+        _gguf_to_hf(p, out, dt)
+        return "gguf"
+    if p.exists() or model.startswith((".", "/", "~")):
+        if not (p / "config.json").is_file():
+            raise TunepipeError(f"base.model: {model} is not a model directory (no config.json)")
+        source, kind, kw = str(p), "local", {}
+    else:
+        if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model):
+            raise TunepipeError(f"base.model: {model!r} is neither 'tiny', a local path, a .gguf file nor an HF id")
+        source, kind, kw = model, "hub", {"revision": revision}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+        loaded = AutoModelForCausalLM.from_pretrained(source, dtype=dt, **kw)
+    except OSError as e:
+        hint = " (offline? set HF_HUB_OFFLINE=0 and check the network, or use a local path)" if kind == "hub" else ""
+        raise TunepipeError(f"base.model: cannot load {model!r}{hint}: {str(e).splitlines()[0][:200]}") from None
+    loaded.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return kind
+
+
+def is_adapter(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def adapter_base(path: str | Path) -> str:
+    return json.loads((Path(path) / "adapter_config.json").read_text())["base_model_name_or_path"]
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    p = Path(path)
+    if not p.is_dir():
+        raise TunepipeError(f"{p}: model directory not found")
+    src = adapter_base(p) if is_adapter(p) and not (p / "tokenizer_config.json").is_file() else p
+    tok = AutoTokenizer.from_pretrained(src)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path: str | Path, *, dtype: str = "auto", trainable_adapter: bool = False):
+    """A full model dir, or a PEFT adapter dir (its base loaded from the adapter config)."""
+    from transformers import AutoModelForCausalLM
+
+    p = Path(path)
+    if not p.is_dir():
+        raise TunepipeError(f"{p}: model directory not found")
+    dt = torch_dtype(dtype)
+    if is_adapter(p):
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(adapter_base(p), dtype=dt)
+        return PeftModel.from_pretrained(base, p, is_trainable=trainable_adapter)
+    return AutoModelForCausalLM.from_pretrained(p, dtype=dt)

@@ -1,0 +1,156 @@
+"""SAT (`sat`): random k-SAT with a planted solution, scored exactly as the validators do.
+
+Generation (TASKS.md): draw a random truth value for x1..xn; m = int(ratio * n) clauses;
+each clause picks k distinct variables, forces one literal to agree with the planted
+value and gives the others random signs, so every instance is satisfiable.
+
+Spec: ``{"n_vars": int, "clauses": [[signed int, ...], ...]}`` (DIMACS literals).
+
+Scoring (validator rule): every match of ``x(\\d+)=(True|False|1|0)`` anywhere in the
+response (case-sensitive, thinking text included), last assignment of a variable wins;
+1.0 iff every clause has a literal made true; unassigned variables satisfy nothing;
+``UNSAT`` (or no assignment at all) scores 0.
+
+>>> spec = {"n_vars": 2, "clauses": [[1, -2], [2]]}
+>>> [score(c, spec) for c in ["x1=True, x2=True", "x1=False, x2=True", "x2=1 x1=1", "UNSAT", ""]]
+[1.0, 0.0, 1.0, 0.0, 0.0]
+"""
+from __future__ import annotations
+
+import random
+import re
+
+NAME = "sat"
+ASSIGN_RE = re.compile(r"x(\d+)=(True|False|1|0)")
+PARTIAL_RE = re.compile(r"x\s*(\d+)\s*=\s*(true|false|1|0)", re.IGNORECASE)
+
+DEFAULT_PROMPT = (
+    "Find a satisfying assignment for this {k}-SAT formula over variables x1..x{n}:\n"
+    "{formula}\n"
+    "Answer in the form x1=True, x2=False, ... with one value for every variable, "
+    "or UNSAT if there is none."
+)
+
+
+def _literal(lit: int) -> str:
+    return f"x{lit}" if lit > 0 else f"¬x{-lit}"
+
+
+def formula_text(clauses: list[list[int]]) -> str:
+    """``(x1 ∨ ¬x3 ∨ x4) ∧ (¬x2 ∨ x5 ∨ x1)``"""
+    return " ∧ ".join("(" + " ∨ ".join(_literal(lit) for lit in c) + ")" for c in clauses)
+
+
+def assignment_text(values: dict[int, bool]) -> str:
+    return ", ".join(f"x{v}={values[v]}" for v in sorted(values))
+
+
+def planted_instance(rng: random.Random, n: int, k: int, ratio: float):
+    """(planted assignment {var: bool}, clauses) drawn exactly as the validators do."""
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..n_vars, got k={k}, n_vars={n}")
+    planted = {v: rng.random() < 0.5 for v in range(1, n + 1)}
+    clauses = []
+    for _ in range(int(ratio * n)):
+        vars_ = rng.sample(range(1, n + 1), k)
+        forced = rng.randrange(k)
+        clause = []
+        for i, v in enumerate(vars_):
+            positive = planted[v] if i == forced else rng.random() < 0.5
+            clause.append(v if positive else -v)
+        clauses.append(clause)
+    return planted, clauses
+
+
+def satisfies(values: dict[int, bool], clauses: list[list[int]]) -> bool:
+    return all(any(values.get(abs(lit)) is (lit > 0) for lit in c) for c in clauses)
+
+
+def all_solutions(n: int, clauses: list[list[int]]) -> list[dict[int, bool]]:
+    """Every satisfying assignment, by enumeration (numpy; fine up to n_vars ~ 18)."""
+    import numpy as np
+
+    idx = np.arange(2**n, dtype=np.int64)
+    bits = ((idx[:, None] >> np.arange(n)) & 1).astype(bool)  # column v-1 = value of x_v
+    ok = np.ones(len(idx), dtype=bool)
+    for c in clauses:
+        sat = np.zeros(len(idx), dtype=bool)
+        for lit in c:
+            col = bits[:, abs(lit) - 1]
+            sat |= col if lit > 0 else ~col
+        ok &= sat
+    return [{v + 1: bool(row[v]) for v in range(n)} for row in bits[ok]]
+
+
+def generate(
+    rng: random.Random,
+    *,
+    n_vars: list[int],
+    k: list[int],
+    ratio: float,
+    answer: str,
+    prompt_template: str,
+) -> dict:
+    """One row. ``n_vars``/``k`` are inclusive [min, max] ranges; ``answer`` is
+    ``planted`` (the planted assignment) or ``random_solution`` (a uniformly random
+    satisfying assignment: more diverse SFT targets, hence pass@k headroom for GRPO)."""
+    n = rng.randint(int(n_vars[0]), int(n_vars[-1]))
+    kk = min(rng.randint(int(k[0]), int(k[-1])), n)
+    planted, clauses = planted_instance(rng, n, kk, float(ratio))
+    if answer == "planted":
+        values = planted
+    elif answer == "random_solution":
+        if n > 18:
+            raise ValueError(f"sat.answer=random_solution enumerates 2^n_vars; n_vars={n} > 18")
+        values = rng.choice(all_solutions(n, clauses))
+    else:
+        raise ValueError(f"sat.answer must be 'planted' or 'random_solution', got {answer!r}")
+    prompt = prompt_template.format(n=n, k=kk, m=len(clauses), formula=formula_text(clauses))
+    return {
+        "task": NAME,
+        "prompt": [{"role": "user", "content": prompt}],
+        "answer": assignment_text(values),
+        "spec": {"n_vars": n, "clauses": clauses},
+    }
+
+
+def build(n: int, rng: random.Random, **params) -> list[dict]:
+    return [generate(rng, **params) for _ in range(n)]
+
+
+def key(row: dict) -> str:
+    """Identity of an instance, used to keep train and test disjoint."""
+    return repr(sorted(sorted(c) for c in row["spec"]["clauses"]))
+
+
+def parse(completion: str, spec: dict | None = None) -> dict[int, bool] | None:
+    """The validator's parse: ``{var: value}``; later assignments win; None if none."""
+    try:
+        found = ASSIGN_RE.findall(completion or "")
+    except TypeError:
+        return None
+    if not found:
+        return None
+    return {int(v): val in ("True", "1") for v, val in found}
+
+
+def score(completion: str, spec: dict) -> float:
+    """1.0 iff the parsed assignment satisfies every clause (the reported accuracy)."""
+    values = parse(completion, spec)
+    if not values:
+        return 0.0
+    return 1.0 if satisfies(values, spec["clauses"]) else 0.0
+
+
+def score_partial(completion: str, spec: dict) -> float:
+    """Training-only shaping reward: fraction of clauses satisfied, with a regex tolerant
+    of spaces and case (one training service's reward). Never the reported accuracy."""
+    try:
+        found = PARTIAL_RE.findall(completion or "")
+    except TypeError:
+        return 0.0
+    values = {int(v): val.lower() in ("true", "1") for v, val in found}
+    clauses = spec["clauses"]
+    if not clauses:
+        return 1.0
+    return sum(any(values.get(abs(l)) is (l > 0) for l in c) for c in clauses) / len(clauses)

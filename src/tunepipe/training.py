@@ -1,0 +1,300 @@
+"""Training glue: TRL SFTTrainer / GRPOTrainer configured from params.
+
+The stage scripts call :func:`sft` and :func:`grpo`; everything tunable arrives as a
+typed dataclass built from ``params.yaml`` (see :mod:`tunepipe.config`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tunepipe import TunepipeError, io, models, tasks
+
+
+@dataclass
+class LoraArgs:
+    enabled: bool
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: str | list[str]
+
+
+@dataclass
+class SFTArgs:
+    max_steps: int
+    epochs: float
+    batch_size: int
+    grad_accum: int
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    max_grad_norm: float
+    max_length: int
+    eval_fraction: float
+    eval_steps: int
+    logging_steps: int
+    save_steps: int
+    gradient_checkpointing: bool
+    dtype: str
+    lora: LoraArgs
+
+
+@dataclass
+class GRPOArgs:
+    max_steps: int
+    prompts_per_step: int
+    num_generations: int
+    max_completion_length: int
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    max_grad_norm: float
+    beta: float
+    epsilon: float
+    loss_type: str
+    scale_rewards: str
+    temperature: float
+    num_iterations: int
+    mask_truncated_completions: bool
+    reward: str
+    partial_weight: float
+    logging_steps: int
+    save_steps: int
+    gradient_checkpointing: bool
+    dtype: str
+    use_vllm: bool
+    vllm_mode: str
+
+
+class LiveCallback:
+    """Training curves to dvclive (``dvc plots show`` / ``dvc exp show``)."""
+
+    def __new__(cls, live_dir: str, resume: bool):
+        from dvclive import Live
+        from transformers import TrainerCallback
+
+        class _CB(TrainerCallback):
+            def __init__(self):
+                self.live = Live(live_dir, resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
+
+            def on_log(self, args, state, control, logs=None, **kw):
+                if not state.is_world_process_zero or not logs:
+                    return
+                for k, v in logs.items():
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        self.live.log_metric(k.replace("/", "_"), v)
+                self.live.step = state.global_step
+                self.live.next_step()
+
+            def on_train_end(self, args, state, control, **kw):
+                if state.is_world_process_zero:
+                    self.live.end()
+
+        return _CB()
+
+
+def fingerprint(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, Path):
+            h.update(p.read_bytes())
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_checkpoints(ckpt_dir: str | Path, fp: str) -> str | None:
+    """Checkpoints of the same run (same fingerprint) are resumed; others are wiped.
+    Returns the checkpoint to resume from, or None."""
+    d = Path(ckpt_dir)
+    stamp = d / "fingerprint.txt"
+    if d.exists() and (not stamp.is_file() or stamp.read_text().strip() != fp):
+        shutil.rmtree(d)
+    d.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp + "\n")
+    ckpts = sorted(d.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    if ckpts:
+        print(f"resuming from {ckpts[-1]}")
+        return str(ckpts[-1])
+    return None
+
+
+def _common(a, out: Path, seed: int) -> dict:
+    import torch
+
+    dt = models.torch_dtype(a.dtype)
+    return dict(
+        output_dir=str(out),
+        seed=seed,
+        learning_rate=a.learning_rate,
+        lr_scheduler_type=a.lr_scheduler,
+        warmup_steps=a.warmup_ratio,
+        max_grad_norm=a.max_grad_norm,
+        max_steps=a.max_steps,
+        logging_steps=a.logging_steps,
+        save_strategy="steps" if a.save_steps > 0 else "no",
+        save_steps=max(a.save_steps, 1),
+        save_total_limit=2,
+        gradient_checkpointing=a.gradient_checkpointing,
+        bf16=dt == torch.bfloat16,
+        fp16=dt == torch.float16,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+
+
+def _peft_config(lora: LoraArgs):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: str, seed: int) -> dict:
+    """Supervised fine-tuning on ``prompt_text`` -> ``completion_text`` (loss on the completion)."""
+    import random
+
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    rows = io.read_jsonl(data, required=("prompt_text", "completion_text"))
+    if not rows:
+        raise TunepipeError(f"{data}: no training rows")
+    set_seed(seed)
+    rng = random.Random(seed)
+    rows = rows[:]
+    rng.shuffle(rows)
+    n_eval = int(len(rows) * a.eval_fraction)
+    to_ds = lambda rs: Dataset.from_dict(
+        {"prompt": [r["prompt_text"] for r in rs], "completion": [r["completion_text"] for r in rs]}
+    )
+    train_ds, eval_ds = to_ds(rows[n_eval:]), (to_ds(rows[:n_eval]) if n_eval else None)
+    tokenizer = models.load_tokenizer(base)
+    model = models.load_model(base, dtype=a.dtype)
+    fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
+    resume = prepare_checkpoints(ckpt_dir, fp)
+    cfg = SFTConfig(
+        **_common(a, Path(ckpt_dir), seed),
+        num_train_epochs=a.epochs,
+        per_device_train_batch_size=a.batch_size,
+        per_device_eval_batch_size=a.batch_size,
+        gradient_accumulation_steps=a.grad_accum,
+        weight_decay=a.weight_decay,
+        max_length=a.max_length,
+        completion_only_loss=True,
+        eval_strategy="steps" if eval_ds is not None and a.eval_steps > 0 else "no",
+        eval_steps=max(a.eval_steps, 1),
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=cfg,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=_peft_config(a.lora) if a.lora.enabled else None,
+        callbacks=[LiveCallback(live_dir, resume=resume is not None)],
+    )
+    result = trainer.train(resume_from_checkpoint=resume)
+    with io.atomic_dir(out) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    return {"train_loss": result.training_loss, "steps": result.global_step}
+
+
+def reward_function(name: str, partial_weight: float, log: list):
+    """The GRPO reward: the task's own scorer (``strict``), optionally plus a partial-credit
+    shaping term (``partial``: SAT only, fraction of clauses satisfied) weighted by
+    ``partial_weight``. Returns None for a sample its task cannot score (masked)."""
+    if name not in ("strict", "strict+partial"):
+        raise TunepipeError(f"grpo.reward: expected 'strict' or 'strict+partial', got {name!r}")
+
+    calls = [0]
+
+    def reward(prompts, completions, task, spec, **kw):
+        calls[0] += 1
+        out = []
+        for prompt, completion, t, s in zip(prompts, completions, task, spec):
+            s = json.loads(s)
+            r = tasks.score_completion(t, completion, s)
+            if r is not None and name == "strict+partial":
+                module = tasks.get(t)
+                if hasattr(module, "score_partial"):
+                    r = r + partial_weight * module.score_partial(tasks.response_text(completion), s)
+            out.append(r)
+            log.append((calls[0], prompt, completion, r))
+        return out
+
+    reward.__name__ = name.replace("+", "_")
+    return reward
+
+
+def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int) -> dict:
+    """GRPO from the SFT model, rewarded by the task scorers (the evaluator's scorers)."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
+    rows = io.read_jsonl(data, required=("prompt_text", "task", "spec"))
+    if not rows:
+        raise TunepipeError(f"{data}: no training rows")
+    for r in rows:
+        tasks.get(r["task"])
+    set_seed(seed)
+    ds = Dataset.from_dict(
+        {
+            "prompt": [r["prompt_text"] for r in rows],
+            "task": [r["task"] for r in rows],
+            "spec": [json.dumps(r["spec"]) for r in rows],
+        }
+    )
+    tokenizer = models.load_tokenizer(init)
+    model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)
+    fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
+    resume = prepare_checkpoints(ckpt_dir, fp)
+    cfg = GRPOConfig(
+        **_common(a, Path(ckpt_dir), seed),
+        per_device_train_batch_size=a.prompts_per_step * a.num_generations,
+        num_generations=a.num_generations,
+        max_completion_length=a.max_completion_length,
+        beta=a.beta,
+        epsilon=a.epsilon,
+        loss_type=a.loss_type,
+        scale_rewards=a.scale_rewards,
+        temperature=a.temperature,
+        num_iterations=a.num_iterations,
+        mask_truncated_completions=a.mask_truncated_completions,
+        use_vllm=a.use_vllm,
+        vllm_mode=a.vllm_mode,
+    )
+    log: list = []
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward_function(a.reward, a.partial_weight, log)],
+        args=cfg,
+        train_dataset=ds,
+        processing_class=tokenizer,
+        callbacks=[LiveCallback(live_dir, resume=resume is not None)],
+    )
+    result = trainer.train(resume_from_checkpoint=resume)
+    with io.atomic_dir(out) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    with io.atomic_file(completions_csv) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["call", "prompt", "completion", "reward"])
+        w.writerows(log)
+    return {"train_loss": result.training_loss, "steps": result.global_step}

@@ -1,0 +1,29 @@
+"""harmony_convert: render prompts (and SFT targets) in the target chat format.
+
+``format: harmony`` uses :func:`tunepipe.harmony.render` (gpt-oss); ``format: model`` uses
+the base model's own chat template.
+
+    python stages/harmony_convert.py --params params.yaml --data data/collect --model models/base --out data/harmony
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunepipe import cli, config, io, models, templates
+
+
+def harmony_convert(params: str = "params.yaml", data: str = "data/collect", model: str = "models/base",
+                    out: str = "data/harmony") -> None:
+    h = config.section(config.load(params), "harmony_convert")
+    renderer = templates.renderer(h, models.load_tokenizer(model) if h["format"] == "model" else None)
+    with io.atomic_dir(out) as tmp:
+        for split in ("train", "test"):
+            rows = io.read_jsonl(Path(data) / f"{split}.jsonl", required=io.ROW_FIELDS)
+            for r in rows:
+                r["prompt_text"], r["completion_text"] = renderer(r["prompt"], r["answer"])
+            io.write_jsonl(tmp / f"{split}.jsonl", rows)
+            print(f"{split}: {len(rows)} rows rendered ({h['format']})")
+
+
+if __name__ == "__main__":
+    cli.run(harmony_convert)
