@@ -82,12 +82,8 @@ def typed(cls, data: dict, where: str):
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise TunepipeError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            if has_default:
-                continue
+    for name, f in fields.items():  # missing keys first: they are the likelier mistake
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        if name not in data and not has_default:
             raise TunepipeError(f"{where}.{name}: missing key")
-        kwargs[name] = _check(data[name], hints[name], f"{where}.{name}")
-    return cls(**kwargs)
+    return cls(**{name: _check(data[name], hints[name], f"{where}.{name}") for name in fields if name in data})

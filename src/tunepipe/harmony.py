@@ -89,7 +89,7 @@ def _drop_analysis(msgs):
 
 
 def render(messages, *, reasoning_effort="medium", knowledge_cutoff="2024-06",
-           current_date=None, add_generation_prompt=True) -> str:
+           current_date=None, add_generation_prompt=True, system_message=True) -> str:
     """Render a conversation exactly as openai-harmony's ``render_conversation_for_completion``
     (next role assistant, default config) decodes to text; with ``add_generation_prompt=False``
     as ``render_conversation`` (same text without the trailing ``<|start|>assistant``).
@@ -98,10 +98,13 @@ def render(messages, *, reasoning_effort="medium", knowledge_cutoff="2024-06",
     decode-time stop token, history is normalised to ``<|end|>`` (docs/format.md
     "Implementation note"; test_keep_analysis_between_finals.txt). The HF template ends a last
     assistant message with ``<|return|>`` when add_generation_prompt is false -- not followed.
+
+    ``system_message=False`` renders no system message, as the reference does for a
+    conversation that holds none (saves ~47 tokens a prompt for small from-scratch models).
     """
     if reasoning_effort is not None and reasoning_effort not in _EFFORTS:
         raise ValueError(f"harmony: reasoning_effort must be one of {_EFFORTS}")
-    msgs = [("system", None, _system_text(reasoning_effort, knowledge_cutoff, current_date))]
+    msgs = [("system", None, _system_text(reasoning_effort, knowledge_cutoff, current_date))] if system_message else []
     msgs += _drop_analysis(_expand(messages))
     text = "".join(
         f"{START}{role}" + (f"{CHANNEL}{ch}" if ch else "") + f"{MESSAGE}{body}{END}"
@@ -202,10 +205,11 @@ def parse(completion: str) -> dict[str, str]:
 
 # Jinja2 twin of render() for HF tokenizers (trim_blocks/lstrip_blocks safe: all output comes
 # from {{- }} expressions). Variables: reasoning_effort, knowledge_cutoff, current_date,
-# add_generation_prompt (same defaults as render()). The drop rule is _drop_analysis's.
+# add_generation_prompt, system_message (same defaults as render()). The drop rule is _drop_analysis's.
 CHAT_TEMPLATE = r"""
 {%- if reasoning_effort is not defined %}{% set reasoning_effort = "medium" %}{% endif %}
 {%- if knowledge_cutoff is not defined %}{% set knowledge_cutoff = "2024-06" %}{% endif %}
+{%- if system_message is not defined or system_message %}
 {{- "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI." }}
 {%- if knowledge_cutoff %}{{- "\nKnowledge cutoff: " + knowledge_cutoff }}{% endif %}
 {%- if current_date is defined and current_date %}
@@ -214,6 +218,7 @@ CHAT_TEMPLATE = r"""
 {%- if reasoning_effort %}{{- "\n\nReasoning: " + reasoning_effort }}{% endif %}
 {{- "\n\n# Valid channels: analysis, commentary, final."
     + " Channel must be included for every message.<|end|>" }}
+{%- endif %}
 {%- set ns = namespace(last_final=false, seen_final=false) %}
 {%- for message in messages if message.role == "assistant" %}
 {%- set ns.last_final = (message.channel or "final") == "final" %}

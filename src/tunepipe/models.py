@@ -22,10 +22,12 @@ from pathlib import Path
 
 from tunepipe import TunepipeError
 
-# Pre-tokenizer for the tiny tokenizer: keeps a literal ("¬x3") and an assignment
-# ("x1=True") in one piece, so BPE can give each a single token. Tokenisation decides
-# whether a tiny model learns SAT at all (FACTS.md: .23 vs .80 on the same budget).
-TINY_SPLIT = r" ?¬?\w+(?:=\w+)?| ?[^\s\w¬]+|\s+"
+# Pre-tokenizer for the tiny tokenizer: a literal ("¬x3") or an assignment ("x1=True") is
+# one piece with no space or bracket attached, so BPE gives each ONE canonical token
+# wherever it appears; runs of operators and brackets with their spaces (" ∨ ", ") ∧ (")
+# are pieces of their own. Tokenisation decides whether a tiny model learns SAT at all
+# (FACTS.md: .23 vs .80 on the same budget).
+TINY_SPLIT = r"¬?x\d+(?:=\w+)?|[^\S\n]*[^\s\w¬]+(?:[^\S\n]+[^\s\w¬]+)*[^\S\n]*|[^\S\n]?\w+|\s+"
 
 
 def torch_dtype(name: str):

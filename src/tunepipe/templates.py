@@ -16,7 +16,7 @@ def renderer(h: dict, tokenizer=None):
         from tunepipe import harmony
 
         kw = dict(reasoning_effort=h["reasoning_effort"], knowledge_cutoff=h["knowledge_cutoff"],
-                  current_date=h["current_date"])
+                  current_date=h["current_date"], system_message=h["system_message"])
         return lambda messages, answer: (harmony.render(messages, **kw), harmony.render_completion(answer))
     if fmt != "model":
         raise TunepipeError(f"harmony_convert.format: expected 'harmony' or 'model', got {fmt!r}")

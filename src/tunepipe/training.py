@@ -126,6 +126,36 @@ def prepare_checkpoints(ckpt_dir: str | Path, fp: str) -> str | None:
     return None
 
 
+def finished(resume: str | None) -> dict | None:
+    """The trainer state of ``resume`` when that checkpoint already reached its run's last
+    step (a rerun after the outputs were lost), else None. Resuming a finished checkpoint
+    would make the Trainer take one step more than ``max_steps``."""
+    if resume is None:
+        return None
+    state = json.loads((Path(resume) / "trainer_state.json").read_text())
+    return state if state["global_step"] >= state["max_steps"] else None
+
+
+def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
+    """Train (resuming from ``resume``), then write the model and tokenizer atomically to ``out``."""
+    done = finished(resume)
+    if done:
+        print(f"{resume} is the last step of this run: saving it without training")
+        weights = ("config.json", "generation_config.json", "adapter_config.json", "*.safetensors")
+        with io.atomic_dir(out) as tmp:
+            for pattern in weights:
+                for f in Path(resume).glob(pattern):
+                    shutil.copy2(f, tmp / f.name)
+            tokenizer.save_pretrained(str(tmp))
+        losses = [h["loss"] for h in done["log_history"] if "loss" in h]  # last logged loss
+        return {"train_loss": losses[-1] if losses else None, "steps": done["global_step"]}
+    result = trainer.train(resume_from_checkpoint=resume)
+    with io.atomic_dir(out) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    return {"train_loss": result.training_loss, "steps": result.global_step}
+
+
 def _common(a, out: Path, seed: int) -> dict:
     import torch
 
@@ -208,11 +238,7 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
         peft_config=_peft_config(a.lora) if a.lora.enabled else None,
         callbacks=[LiveCallback(live_dir, resume=resume is not None)],
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    with io.atomic_dir(out) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    return {"train_loss": result.training_loss, "steps": result.global_step}
+    return _train_and_save(trainer, resume, tokenizer, out)
 
 
 def reward_function(name: str, partial_weight: float, log: list):
@@ -289,12 +315,9 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         processing_class=tokenizer,
         callbacks=[LiveCallback(live_dir, resume=resume is not None)],
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    with io.atomic_dir(out) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+    res = _train_and_save(trainer, resume, tokenizer, out)
     with io.atomic_file(completions_csv) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["call", "prompt", "completion", "reward"])
         w.writerows(log)
-    return {"train_loss": result.training_loss, "steps": result.global_step}
+    return res

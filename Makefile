@@ -1,0 +1,42 @@
+# tunepipe: `make repro` sets up and runs the default pipeline; `make test` runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DVC := $(VENV)/bin/dvc
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+STAGES := collect base harmony_convert reward sft grpo evaluate export
+
+.PHONY: setup repro test test-fast exp clean lock smoke compare push pull $(STAGES)
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip==26.3
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install the pinned stack
+
+repro: setup  ## run the whole DAG (default params: offline, CPU)
+	$(DVC) repro
+
+$(STAGES): setup  ## e.g. `make grpo` = `dvc repro grpo`
+	$(DVC) repro $@
+
+test: setup  ## the whole test suite (CI runs this)
+	$(PY) -m pytest -q
+
+test-fast: setup  ## skip the end-to-end runs
+	$(PY) -m pytest -q -m "not slow"
+
+exp: setup  ## make exp ARGS="-S grpo.learning_rate=1e-4"
+	$(DVC) exp run $(ARGS)
+
+lock:  ## refresh requirements.lock from the current venv
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:  ## remove pipeline outputs (the DVC cache keeps them)
+	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
+	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
