@@ -7,6 +7,7 @@ Stages read their section with :func:`section` and hand it to a typed dataclass 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -34,6 +35,9 @@ def section(params: dict, name: str) -> dict:
     if name not in params or not isinstance(params[name], dict):
         raise TunepipeError(f"{params.get('__file__', 'params')}: missing section {name!r}")
     return params[name]
+
+
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _check(value, tp, where: str):
@@ -66,6 +70,8 @@ def _check(value, tp, where: str):
         return {k: _check(v, arg, f"{where}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML (YAML 1.1) reads `1e-5` (no dot) as a string
     if tp in (int, float) and isinstance(value, bool):
         raise TunepipeError(f"{where}: expected {tp.__name__}, got bool {value!r}")
     if isinstance(tp, type) and not isinstance(value, tp):

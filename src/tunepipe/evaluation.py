@@ -90,8 +90,9 @@ def plot(results: dict, png: str, level: float) -> None:
                 if e:
                     xs.append(i + (j - 0.5) * 0.3)
                     ys.append(e["accuracy"])
-                    lo.append(e["accuracy"] - e["ci_low"])
-                    hi.append(e["ci_high"] - e["accuracy"])
+                    # the Jeffreys interval (exact Beta quantiles) excludes 0 at s = 0 and 1 at s = n
+                    lo.append(max(0.0, e["accuracy"] - e["ci_low"]))
+                    hi.append(max(0.0, e["ci_high"] - e["accuracy"]))
             if xs:
                 ax.bar(xs, ys, width=0.28, yerr=[lo, hi], capsize=3, label=mode, alpha=0.85)
                 for x, y in zip(xs, ys):

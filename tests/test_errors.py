@@ -1,0 +1,112 @@
+"""Bad input: a one-line error, a non-zero exit, and no partial outputs."""
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, TINY_OVERRIDES, run, write_params
+from tunepipe import TunepipeError, config
+
+PY = sys.executable
+
+
+def stage(name, *args, cwd):
+    return run([PY, str(ROOT / "stages" / f"{name}.py"), *args], cwd, check=False)
+
+
+def assert_one_line_error(p, *needles):
+    assert p.returncode != 0
+    lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr[-2000:]
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_unknown_task_name(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "collect.train": {"sta": 4}})
+    p = stage("collect", "--params", "params.yaml", "--out", "data/collect", cwd=tmp_path)
+    assert_one_line_error(p, "unknown task 'sta'", "sat")
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.jsonl"))
+
+
+def test_params_value_of_the_wrong_type(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "sft.learning_rate": "fast"})
+    p = stage("sft", "--params", "params.yaml", "--out", "models/sft", cwd=tmp_path)
+    assert_one_line_error(p, "sft.learning_rate", "expected float")
+    assert not (tmp_path / "models").exists()
+
+
+@dataclasses.dataclass
+class Args:  # the shapes params sections use
+    models: list[str]
+    max_rows: int | None
+    batch_size: int
+    temperature: float
+
+
+GOOD = dict(models=["base"], max_rows=None, batch_size=2, temperature=1.0)
+
+
+def test_params_missing_and_unknown_keys():
+    with pytest.raises(TunepipeError, match="sft.lora: missing key"):
+        from tunepipe import training
+
+        config.typed(training.SFTArgs, {k: 1 for k in training.SFTArgs.__dataclass_fields__ if k != "lora"}, "sft")
+    assert config.typed(Args, GOOD, "evaluate").max_rows is None
+    with pytest.raises(TunepipeError, match="unknown key"):
+        config.typed(Args, {**GOOD, "tempreature": 1.0}, "evaluate")
+    with pytest.raises(TunepipeError, match="evaluate.models\\[0\\]: expected str"):
+        config.typed(Args, {**GOOD, "models": [1]}, "evaluate")
+    with pytest.raises(TunepipeError, match="expected int, got bool"):
+        config.typed(Args, {**GOOD, "batch_size": True}, "evaluate")
+
+
+def test_missing_model_path(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": str(tmp_path / "no-such-model")})
+    (tmp_path / "data" / "collect").mkdir(parents=True)
+    (tmp_path / "data" / "collect" / "train.jsonl").write_text("")
+    p = stage("base", "--params", "params.yaml", "--data", "data/collect", "--out", "models/base", cwd=tmp_path)
+    assert_one_line_error(p, "base.model", "no-such-model")
+    assert not (tmp_path / "models" / "base").exists()
+    assert not list((tmp_path / "models").glob(".base*")), "temp output left behind"
+
+
+def test_missing_gguf_file(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "nothere/model.Q4.gguf"})
+    p = stage("base", "--params", "params.yaml", "--out", "models/base", cwd=tmp_path)
+    assert_one_line_error(p, "GGUF file nothere/model.Q4.gguf not found")
+    assert not (tmp_path / "models" / "base").exists()
+
+
+def test_jsonl_row_without_spec(tmp_path):
+    write_params(tmp_path / "params.yaml", TINY_OVERRIDES)
+    d = tmp_path / "data" / "harmony"
+    d.mkdir(parents=True)
+    row = {"id": "r1", "task": "sat", "prompt": [], "answer": "x1=True", "prompt_text": "p", "completion_text": "c"}
+    (d / "train.jsonl").write_text(json.dumps(row) + "\n")
+    p = stage("reward", "--params", "params.yaml", "--data", "data/harmony", "--out", "data/reward", cwd=tmp_path)
+    assert_one_line_error(p, "train.jsonl:1", "'r1'", "'spec'")
+    assert not (tmp_path / "data" / "reward").exists()
+
+
+def test_reference_that_does_not_score_one(tmp_path):
+    write_params(tmp_path / "params.yaml", TINY_OVERRIDES)
+    d = tmp_path / "data" / "harmony"
+    d.mkdir(parents=True)
+    row = {"id": "r7", "task": "sat", "prompt": [], "answer": "x1=False", "spec": {"n_vars": 1, "clauses": [[1]]},
+           "prompt_text": "p", "completion_text": "<|channel|>final<|message|>x1=False<|return|>"}
+    (d / "train.jsonl").write_text(json.dumps(row) + "\n")
+    p = stage("reward", "--params", "params.yaml", "--data", "data/harmony", "--out", "data/reward", cwd=tmp_path)
+    assert_one_line_error(p, "r7", "scores 0.0")
+    assert not (tmp_path / "data" / "reward").exists()
+
+
+def test_exponent_floats_without_a_dot_are_floats():
+    """PyYAML reads `1e-5` as a string; a float field accepts it, and only it."""
+    assert config.typed(Args, {**GOOD, "temperature": "1e-1"}, "evaluate").temperature == 0.1
+    with pytest.raises(TunepipeError, match="evaluate.temperature: expected float, got str"):
+        config.typed(Args, {**GOOD, "temperature": "1e"}, "evaluate")
+    with pytest.raises(TunepipeError, match="evaluate.batch_size: expected int"):
+        config.typed(Args, {**GOOD, "batch_size": "1e3"}, "evaluate")
