@@ -5,7 +5,22 @@
 """
 from __future__ import annotations
 
-from tunepipe import cli, config, training
+import tempfile
+from pathlib import Path
+
+from tunepipe import TunepipeError, cli, config, io, tasks, training
+
+
+def grpo_rows(data: str, only: list[str] | None) -> list[dict]:
+    """The rows GRPO can reward: those with a spec (imported logs may have none), of the
+    tasks in ``grpo.tasks`` (null: every task)."""
+    for name in only or []:
+        tasks.get(name)   # a misspelled task is an error, not an empty filter
+    rows = [r for r in io.read_jsonl(data, required=("task", "spec"))
+            if r["spec"] is not None and (only is None or r["task"] in only)]
+    if not rows:
+        raise TunepipeError(f"{data}: no rows of grpo.tasks {only} with a spec to reward")
+    return rows
 
 
 def grpo(params: str = "params.yaml", data: str = "data/reward/train.jsonl", init: str = "models/sft",
@@ -14,8 +29,11 @@ def grpo(params: str = "params.yaml", data: str = "data/reward/train.jsonl", ini
     p = config.load(params)
     args = config.typed(training.GRPOArgs, config.section(p, "grpo"), "grpo")
     cli.maybe_relaunch(config.section(p, "launch"))
-    res = training.grpo(args, data=data, init=init, out=out, ckpt_dir=ckpt, live_dir=live,
-                        completions_csv=completions, seed=config.section(p, "base")["seed"])
+    with tempfile.TemporaryDirectory(prefix="tunepipe-grpo-") as tmp:
+        rows_path = Path(tmp) / "train.jsonl"   # content-hashed by the resume fingerprint
+        io.write_jsonl(rows_path, grpo_rows(data, args.tasks))
+        res = training.grpo(args, data=str(rows_path), init=init, out=out, ckpt_dir=ckpt, live_dir=live,
+                            completions_csv=completions, seed=config.section(p, "base")["seed"])
     print(f"grpo: {res['steps']} steps, train loss {res['train_loss']:.4f} -> {out}")
 
 

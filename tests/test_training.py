@@ -22,7 +22,8 @@ def grpo_args(**kw):
                 lr_scheduler="constant", warmup_ratio=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
                 mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, logging_steps=1,
-                save_steps=0, gradient_checkpointing=False, dtype="float32", use_vllm=False, vllm_mode="colocate")
+                save_steps=0, gradient_checkpointing=False, dtype="float32", use_vllm=False, vllm_mode="colocate",
+                tasks=None)
     base.update(kw)
     return training.GRPOArgs(**base)
 

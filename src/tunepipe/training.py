@@ -71,6 +71,7 @@ class GRPOArgs:
     dtype: str
     use_vllm: bool
     vllm_mode: str
+    tasks: list[str] | None  # train on rows of these tasks only (null: all); stages/grpo.py filters
 
 
 class LiveCallback:
@@ -252,16 +253,14 @@ def reward_function(name: str, partial_weight: float, log: list):
 
     def reward(prompts, completions, task, spec, **kw):
         calls[0] += 1
-        out = []
-        for prompt, completion, t, s in zip(prompts, completions, task, spec):
-            s = json.loads(s)
-            r = tasks.score_completion(t, completion, s)
-            if r is not None and name == "strict+partial":
+        specs = [json.loads(s) for s in spec]
+        out = tasks.score_batch(list(task), list(completions), specs)  # ABD/DED programs run in parallel
+        for i, (prompt, completion, t, s) in enumerate(zip(prompts, completions, task, specs)):
+            if out[i] is not None and name == "strict+partial":
                 module = tasks.get(t)
                 if hasattr(module, "score_partial"):
-                    r = r + partial_weight * module.score_partial(tasks.response_text(completion), s)
-            out.append(r)
-            log.append((calls[0], prompt, completion, r))
+                    out[i] += partial_weight * module.score_partial(tasks.response_text(completion), s)
+            log.append((calls[0], prompt, completion, out[i]))
         return out
 
     reward.__name__ = name.replace("+", "_")

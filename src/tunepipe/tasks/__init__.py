@@ -8,10 +8,13 @@ Every task family is one module in this package with the same small surface:
 - ``parse(completion: str, spec: dict)``: the answer a validator would extract,
   ``None`` on garbage; never raises;
 - ``score(completion: str, spec: dict) -> float | None``: 1.0/0.0 (or a
-  fraction), ``None`` when the sample cannot be scored (masked by GRPO).
+  fraction), ``None`` when the sample cannot be scored (masked by GRPO);
+- optionally ``score_many(completions, specs)``: the same scores for a batch, in
+  parallel (ABD/DED run programs in the sandbox on all cores).
 
-The GRPO reward functions and the evaluator both call :func:`score_completion`,
-so the training reward and the reported accuracy cannot drift apart.
+The GRPO reward functions and the evaluator both call :func:`score_completion` (or its
+batch form :func:`score_batch`), so the training reward and the reported accuracy cannot
+drift apart.
 """
 from __future__ import annotations
 
@@ -54,3 +57,24 @@ def response_text(completion: str) -> str:
 def score_completion(task: str, completion: str, spec: dict) -> float | None:
     """Score one completion of a row of family ``task`` (the single scoring entry point)."""
     return get(task).score(response_text(completion), spec)
+
+
+def score_batch(task_names: list[str], completions: list[str], specs: list) -> list[float | None]:
+    """``[score_completion(t, c, s) ...]`` for a batch, in order; families with a
+    ``score_many`` (ABD, DED: sandboxed programs) are scored in parallel."""
+    if not len(task_names) == len(completions) == len(specs):
+        raise ValueError("task_names, completions and specs differ in length")
+    out: list[float | None] = [None] * len(completions)
+    by_task: dict[str, list[int]] = {}
+    for i, t in enumerate(task_names):
+        by_task.setdefault(t, []).append(i)
+    for t, idx in by_task.items():
+        module = get(t)
+        texts = [response_text(completions[i]) for i in idx]
+        if hasattr(module, "score_many") and len(idx) > 1:
+            scores = module.score_many(texts, [specs[i] for i in idx])
+        else:
+            scores = [module.score(c, specs[i]) for c, i in zip(texts, idx)]
+        for i, s in zip(idx, scores):
+            out[i] = s
+    return out

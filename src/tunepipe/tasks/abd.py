@@ -1,0 +1,215 @@
+"""ABD -- abduction: given a program and the output it printed, find its stdin.
+
+Rules (TASKS.md, as the Affine validators implement them):
+
+- expected output: run the program on the row's ``inputs`` (newline-terminated) in the
+  sandbox; if that fails (stderr, killed) or prints nothing, use the row's ``output``;
+- extraction: drop ``<think>...</think>`` and ``<thinking>...</thinking>``; take the LAST
+  ``<INPUT>(.*?)</INPUT>`` (case-insensitive, across lines); strip it, strip trailing
+  spaces per line, drop trailing blank lines. No tags anywhere -> 0;
+- sanity check before running: at least as many input lines as ``input()`` calls in the
+  program (and, for ``for _ in range(int(input()))`` programs whose first line is a
+  number t, more than t lines);
+- run in the sandbox (30 s wall, 10 s CPU, 512 MiB, 1 MB output); any stderr -> 0;
+- output match: exact, or equal after strip + CRLF->LF, or equal line lists after
+  stripping trailing spaces per line. Score 1.0 / 0.0.
+
+>>> spec = {"program": "print(int(input()) * 2)", "expected_output": "42\\n"}
+>>> parse("<think><INPUT>1</INPUT></think> so: <input>\\n21  \\n\\n</input>", spec)
+'21'
+>>> parse("no tags", spec) is None
+True
+"""
+from __future__ import annotations
+
+import random
+import re
+
+from tunepipe import TunepipeError
+from tunepipe.tasks import codecorpus
+from tunepipe.tasks.codecorpus import DEFAULT_LIMITS, load_rl_python  # noqa: F401 (re-export)
+
+NAME = "abd"
+#: collect draws ABD and DED rows of a split from one shuffle of the same source, so
+#: their held-out programs coincide and neither task trains on the other's test programs
+SPLIT_GROUP = "code"
+
+PROMPT_TEMPLATE = """Here is a Python program that reads from standard input:
+
+```python
+{program}
+```
+
+When it was run, it printed exactly this:
+
+```
+{output}
+```
+
+Work out an input that makes the program print exactly that output. You may reason \
+first, but you must give the input between <INPUT> and </INPUT> tags: one line of \
+input per line, exactly as the program reads it, with nothing else inside the tags."""
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_THINKING = re.compile(r"<thinking>.*?</thinking>", re.DOTALL)
+_INPUT = re.compile(r"<INPUT>(.*?)</INPUT>", re.IGNORECASE | re.DOTALL)
+_LOOP = "for _ in range(int(input()))"
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def parse(completion, spec: dict | None = None) -> str | None:
+    """The stdin a validator extracts from ``completion``: the normalised content of the
+    last <INPUT> block outside thinking; ``""`` when the only tags are inside thinking;
+    None when there are no tags at all. Never raises."""
+    if not isinstance(completion, str):
+        return None
+    try:
+        text = _THINKING.sub("", _THINK.sub("", completion))
+        matches = _INPUT.findall(text)
+        if not matches:
+            return "" if _INPUT.search(completion) else None
+        lines = [ln.rstrip() for ln in matches[-1].strip().splitlines()]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        return "\n".join(lines)
+    except Exception:   # pathological input (e.g. RecursionError/MemoryError)
+        return None
+
+
+def input_ok(program: str, inp: str) -> bool:
+    """The validators' sanity check: enough input lines for the program's ``input()``s."""
+    lines = inp.splitlines() if inp else []
+    if _LOOP in program and lines and lines[0].isdigit():
+        return len(lines) > int(lines[0])
+    return len(lines) >= program.count("input()")
+
+
+def outputs_match(expected: str, actual: str) -> bool:
+    if expected == actual:
+        return True
+    exp = expected.strip().replace("\r\n", "\n")
+    act = actual.strip().replace("\r\n", "\n")
+    if exp == act:
+        return True
+    return [ln.rstrip() for ln in exp.splitlines()] == [ln.rstrip() for ln in act.splitlines()]
+
+
+def score(completion, spec: dict) -> float | None:
+    """1.0 iff the extracted input makes ``spec["program"]`` print
+    ``spec["expected_output"]`` in the sandbox; None for an unusable spec."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("program"), str) \
+            or not isinstance(spec.get("expected_output"), str):
+        return None
+    inp = parse(completion, spec)
+    if inp is None or not input_ok(spec["program"], inp):
+        return 0.0
+    from tunepipe import sandbox
+
+    res = sandbox.run(codecorpus.validator_source(spec["program"]),
+                      codecorpus.stdin_text(inp), **codecorpus.run_limits(spec))
+    if res.killed_reason is not None or res.stderr:
+        return 0.0
+    return 1.0 if outputs_match(spec["expected_output"], res.stdout) else 0.0
+
+
+def score_many(completions: list[str], specs: list[dict], workers: int | None = None) -> list:
+    """:func:`score` over a batch, in parallel."""
+    return codecorpus.score_many(score, completions, specs, workers)
+
+
+# -------------------------------------------------------------------------- building
+
+
+def answer_for(inputs: str) -> str:
+    """The reference completion for a row whose stdin is ``inputs``."""
+    lines = [ln.rstrip() for ln in inputs.strip().splitlines()]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "<INPUT>\n" + "\n".join(lines) + "\n</INPUT>"
+
+
+def build(n: int, rng: random.Random, *, source: str = "builtin",
+          prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = codecorpus.BUILTIN_SIZE,
+          corpus_seed: int = 0, timeout_s: float | None = None, cpu_s: float | None = None,
+          memory_mb: int | None = None, max_output_bytes: int | None = None,
+          workers: int | None = None, exclude: frozenset | set = frozenset()) -> list[dict]:
+    """``n`` ABD rows drawn without replacement (order from ``rng``) from ``source``:
+    ``"builtin"``, a local rl-python JSONL/JSON file, or a Hugging Face dataset id.
+
+    ``prompt_template`` is a ``str.format`` template with fields ``{program}`` and
+    ``{output}``. Limits default to the validators' (DEFAULT_LIMITS) and go into each
+    row's spec. Rows whose expected output cannot be determined, or whose reference input
+    fails the sanity check, are skipped, and so are rows whose program is in ``exclude``
+    (see :func:`source_key`: collect passes the held-out programs when building train)."""
+    _check_template(prompt_template)
+    limits = codecorpus.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
+                                         max_output_bytes=max_output_bytes))
+    rows = codecorpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
+    order = codecorpus.sample_order(len(rows), rng)
+    out: list[dict] = []
+    pos = 0
+    from tunepipe import sandbox
+
+    while len(out) < n and pos < len(order):
+        need = n - len(out)
+        batch = order[pos:pos + need + max(4, need // 8)]
+        pos += len(batch)
+        cands = []
+        for i in batch:
+            where = f"abd source {source!r}: row {i}"
+            row = rows[i]
+            program = codecorpus.field(row, "program", where)
+            inputs = codecorpus.field(row, "inputs", where)
+            output = codecorpus.field(row, "output", where, required=False)
+            if not program.strip() or program.strip() in exclude:
+                continue
+            cands.append((program, inputs, output))
+        results = sandbox.run_many(
+            [dict(code=codecorpus.validator_source(p), stdin=codecorpus.stdin_text(i),
+                  **codecorpus.run_limits(limits)) for p, i, _o in cands], workers=workers)
+        for (program, inputs, output), res in zip(cands, results):
+            # the validators' rule: a run "fails" when it writes to stderr (or is killed)
+            ran_ok = res.killed_reason is None and not res.stderr and res.stdout.strip()
+            expected = res.stdout if ran_ok else output
+            answer = answer_for(inputs)
+            if not expected.strip() or not input_ok(program, parse(answer)):
+                continue
+            out.append(_row(program, expected, answer, prompt_template, limits))
+            if len(out) == n:
+                break
+    if len(out) < n:
+        raise TunepipeError(f"abd: {n} rows requested but source {source!r} has only "
+                            f"{len(out)} usable rows"
+                            f"{' outside the held-out programs' if exclude else ''} "
+                            "(lower n or raise corpus_size)")
+    return out
+
+
+def source_key(row: dict) -> str:
+    """The source program of a row: what train and test must not share."""
+    return row["spec"]["program"].strip()
+
+
+def generate(rng: random.Random, **params) -> dict:
+    """One row (registry interface); see :func:`build`."""
+    return build(1, rng, **params)[0]
+
+
+def _row(program: str, expected: str, answer: str, template: str, limits: dict) -> dict:
+    return {
+        "task": NAME,
+        "prompt": [{"role": "user", "content": template.format(
+            program=program.strip("\n"), output=expected.rstrip("\n"))}],
+        "answer": answer,
+        "spec": {"program": program, "expected_output": expected, **limits},
+    }
+
+
+def _check_template(template) -> None:
+    try:
+        template.format(program="p", output="o")
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        raise TunepipeError(f"abd prompt_template: invalid str.format template ({type(e).__name__}: "
+                            f"{e}); available fields: {{program}}, {{output}}") from None
