@@ -1,5 +1,8 @@
-"""evaluate: held-out accuracy of every model in ``evaluate.models`` (greedy and sampled),
-scored by the task scorers; writes metrics/eval.json, a PNG and DVC plot data.
+"""evaluate: held-out accuracy of every model in ``evaluate.extra_models`` and
+``evaluate.models`` (greedy and sampled), scored by the task scorers; then the validators'
+Pareto comparison of those models (and of a stored ``evaluate.baseline``, regressions
+marked). Writes metrics/eval.json, pareto.json, report.md, eval.png, the DVC bar data and
+the samples.
 
     python stages/evaluate.py --params params.yaml --data data/harmony/test.jsonl --models-dir models --out metrics
 """
@@ -7,14 +10,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunepipe import cli, config, evaluation, io
+from tunepipe import TunepipeError, cli, config, evaluation, io, report
 
 
 def evaluate(params: str = "params.yaml", data: str = "data/harmony/test.jsonl", models_dir: str = "models",
              out: str = "metrics") -> None:
     p = config.load(params)
     a = config.typed(evaluation.EvalArgs, config.section(p, "evaluate"), "evaluate")
+    report.check_pareto_args(a.pareto)
     seed = config.section(p, "base")["seed"]
+    # extra models first: they existed before this run, so they are the earlier ones
+    paths = {**a.extra_models}
+    for name in a.models:
+        if name in paths:
+            raise TunepipeError(f"evaluate.extra_models: {name!r} is also in evaluate.models")
+        paths[name] = str(Path(models_dir) / name)
+    for name, path in paths.items():  # fail before any generation, not after hours of it
+        if not Path(path).is_dir():
+            raise TunepipeError(f"evaluate: model {name!r}: {path} not found")
+    baseline_rows = []
+    if a.baseline is not None:
+        baseline_rows = report.rows_from_eval(report.read_eval(a.baseline), a.baseline, source=report.BASELINE,
+                                              level=a.level)
     rows = io.read_jsonl(data, required=io.ROW_FIELDS + ("prompt_text",))
     if a.max_rows is not None:
         by_task: dict[str, list] = {}
@@ -22,8 +39,8 @@ def evaluate(params: str = "params.yaml", data: str = "data/harmony/test.jsonl",
             by_task.setdefault(r["task"], []).append(r)
         rows = [r for rs in by_task.values() for r in rs[: a.max_rows]]
     results, samples = {}, []
-    for name in a.models:
-        results[name] = evaluation.evaluate_model(name, str(Path(models_dir) / name), rows, a, seed, samples)
+    for name, path in paths.items():
+        results[name] = evaluation.evaluate_model(name, path, rows, a, seed, samples)
         for task, e in results[name].items():
             g = e["greedy"]
             line = f"{name:>6} {task}: greedy {g['accuracy']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] n={g['n']}"
@@ -31,16 +48,16 @@ def evaluate(params: str = "params.yaml", data: str = "data/harmony/test.jsonl",
                 s = e["sampled"]
                 line += f" | sampled@T={a.temperature} {s['accuracy']:.3f} pass@{s['k']} {s['pass_at_k']:.3f}"
             print(line)
-    out_dir = Path(out)
-    io.write_json(out_dir / "eval.json", results)
-    bars = [
-        {"model": m, "task": t, "mode": mode, "accuracy": e[mode]["accuracy"],
-         "ci_low": e[mode]["ci_low"], "ci_high": e[mode]["ci_high"]}
-        for m, per_task in results.items() for t, e in per_task.items() for mode in ("greedy", "sampled") if mode in e
-    ]
-    io.write_json(out_dir / "eval_bars.json", bars)
-    io.write_jsonl(out_dir / "eval_samples.jsonl", samples)
-    evaluation.plot(results, str(out_dir / "eval.png"), a.level)
+    an = report.analyse(report.rows_from_eval(results, "eval.json", level=a.level), rule=a.pareto.rule,
+                        mode=a.pareto.mode, min_samples=a.pareto.min_samples, level=a.level,
+                        baseline_rows=baseline_rows, baseline_path=a.baseline, temperature=a.temperature)
+    report.write_eval_outputs(out, results, an)
+    io.write_jsonl(Path(out) / "eval_samples.jsonl", samples)
+    for line in report.markdown(an).splitlines()[2:]:  # the frontier, the env winners, regressions
+        if line.startswith("## "):
+            break
+        if line:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -185,3 +185,25 @@ def test_pass_at_k_edges_and_large_n():
 def test_pass_at_k_rejects_bad_input(args):
     with pytest.raises(ValueError):
         pass_at_k(*args)
+
+
+# ----------------------------------------------------------------- aggregate = pooling
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), st.sampled_from([0.0, 1.0]), st.floats(0, 1)), max_size=15),
+                min_size=1, max_size=4))
+def test_aggregate_equals_summarize_of_pooled_scores(tasks):
+    """The weighted aggregate of per-task summaries is the summary of all samples pooled
+    (except the median, which summaries cannot give)."""
+    agg = aggregate({f"t{i}": summarize(s) for i, s in enumerate(tasks)})
+    pooled = summarize([x for s in tasks for x in s])
+    for key in ("n", "n_invalid", "successes", "accuracy", "mean", "std", "success_rate", "ci_low", "ci_high"):
+        assert agg[key] == pytest.approx(pooled[key], abs=1e-9), key
+    assert agg["n_tasks"] == len(tasks)
+
+
+def test_aggregate_overall_fields():
+    a = aggregate({"sat": summarize([1, 0, 0, 0]), "abd": summarize([1, 1, 0.5, None])})
+    assert set(a) >= {"n", "accuracy", "mean", "std", "success_rate", "macro_accuracy", "ci_low", "ci_high"}
+    assert a["success_rate"] == pytest.approx(4 / 8)       # overall share of non-zero scores
+    assert a["macro_accuracy"] == pytest.approx((0.25 + 0.625) / 2)
+    assert json.loads(json.dumps(a)) == a

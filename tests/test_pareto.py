@@ -93,6 +93,75 @@ def test_missing_env_cannot_be_won(rule):
     assert env_winner(m("x", 0), m("y", 1), "sat", rule=rule) is None
 
 
+# ----------------------------------------------------------------- the acceptance table
+# (case, rule, min_samples, earlier model a's envs, later model b's envs,
+#  a dominates b, b dominates a, frontier); env=(successes, n) or successes out of 200
+DOMINANCE_TABLE = [
+    ("tie: identical results go to the earlier model", "interval", 200,
+     dict(sat=120, abd=50), dict(sat=120, abd=50), True, False, ["a"]),
+    ("tie under epsilon too", "epsilon", 200,
+     dict(sat=120, abd=50), dict(sat=120, abd=50), True, False, ["a"]),
+    ("earlier-model advantage: 0.55 vs 0.50, intervals overlap", "interval", 200,
+     dict(sat=100), dict(sat=110), True, False, ["a"]),
+    ("earlier-model advantage under epsilon: within 1.28 SE", "epsilon", 200,
+     dict(sat=100), dict(sat=110), True, False, ["a"]),
+    ("later clearly better on every env", "interval", 200,
+     dict(sat=100, abd=60), dict(sat=130, abd=90), False, True, ["b"]),
+    ("later clearly better on one env, tied on the other", "interval", 200,
+     dict(sat=100, abd=60), dict(sat=130, abd=60), False, False, ["a", "b"]),
+    ("... which epsilon counts as a tie, not a loss", "epsilon", 200,
+     dict(sat=100, abd=60), dict(sat=130, abd=60), False, True, ["b"]),
+    ("each clearly wins one env", "interval", 200,
+     dict(sat=150, abd=60), dict(sat=100, abd=110), False, False, ["a", "b"]),
+    ("min_samples: a perfect later model with 150 < 200 samples cannot win", "interval", 200,
+     dict(sat=100), dict(sat=(150, 150)), True, False, ["a"]),
+    ("min_samples lowered to 150: now it wins", "interval", 150,
+     dict(sat=100), dict(sat=(150, 150)), False, True, ["b"]),
+    ("min_samples: an earlier model below it loses even to a worse later one", "interval", 200,
+     dict(sat=(90, 100)), dict(sat=(20, 200)), False, True, ["b"]),
+    ("min_samples: nobody eligible, both lose, nobody dominates", "interval", 200,
+     dict(sat=(10, 50)), dict(sat=(40, 50)), False, False, ["a", "b"]),
+    ("env missing from the later model: it cannot win it, counts as lost", "interval", 200,
+     dict(sat=100, abd=100), dict(sat=180), False, False, ["a", "b"]),
+    ("env missing from the later model, earlier worse everywhere else", "interval", 200,
+     dict(sat=20, abd=20), dict(sat=180), False, False, ["a", "b"]),
+    ("env missing from the earlier model: the later takes it whatever its score", "interval", 200,
+     dict(sat=100), dict(sat=180, abd=1), False, True, ["b"]),
+    ("env missing from the earlier model, later no better elsewhere", "interval", 200,
+     dict(sat=100), dict(sat=100, abd=1), False, False, ["a", "b"]),
+    ("env missing, epsilon: the copied env is a tie, the extra env a win", "epsilon", 200,
+     dict(sat=100), dict(sat=100, abd=1), False, True, ["b"]),
+]
+
+
+@pytest.mark.parametrize("case, rule, min_samples, a_envs, b_envs, a_dom_b, b_dom_a, front",
+                         DOMINANCE_TABLE, ids=[row[0] for row in DOMINANCE_TABLE])
+def test_dominance_table(case, rule, min_samples, a_envs, b_envs, a_dom_b, b_dom_a, front):
+    a, b = m("a", 0, **a_envs), m("b", 1, **b_envs)
+    kw = dict(rule=rule, min_samples=min_samples)
+    assert dominates(a, b, **kw) is a_dom_b
+    assert dominates(b, a, **kw) is b_dom_a
+    assert frontier([b, a], **kw) == front     # input order does not matter: `order` does
+    # the same two models presented the other way round in time swap the verdicts on ties
+    if a_envs == b_envs:
+        assert dominates(m("b", 0, **b_envs), m("a", 1, **a_envs), **kw)
+
+
+def test_frontier_table_of_three():
+    # base < sft < grpo on sat; sft clearly beats base on abd too; grpo never ran abd
+    base = m("base", 0, sat=40, abd=60)
+    sft = m("sft", 1, sat=100, abd=100)
+    grpo = m("grpo", 2, sat=160)
+    assert frontier([base, sft, grpo]) == ["sft", "grpo"]   # base: dominated by sft
+    assert dominates(sft, base) and not dominates(grpo, sft) and not dominates(sft, grpo)
+    assert not dominates(grpo, base)                        # the missing abd is a loss
+    # sft a little better than base on abd (overlapping intervals): base keeps abd
+    assert frontier([m("base", 0, sat=40, abd=95), sft, grpo]) == ["base", "sft", "grpo"]
+    grpo_tie = m("grpo", 2, sat=160, abd=110)               # overlaps sft on abd: sft keeps it
+    assert frontier([base, sft, grpo_tie]) == ["sft", "grpo"]
+    assert frontier([base, sft, m("grpo", 2, sat=160, abd=150)]) == ["grpo"]
+
+
 # ----------------------------------------------------------------- the three rules by hand
 def test_interval_rule_boundary():
     # Beta(100.5, 100.5) 80% upper bound = 0.54516; 118/200 -> lower 0.54493, 119/200 -> 0.54998

@@ -2,6 +2,8 @@
 
 Greedy accuracy and sampled accuracy (at a temperature from params) are both reported:
 GRPO moves the two differently (it turns pass@k into pass@1 for sampled decoding first).
+Each model also gets an ``overall`` entry (samples pooled over its tasks; not a task).
+The Pareto comparison, baseline check, report and plots are `tunepipe.report`'s.
 """
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError, tasks
+from tunepipe.report import ParetoArgs
 
 
 @dataclass
 class EvalArgs:
     models: list[str]
+    extra_models: dict[str, str]   # name -> local model dir, evaluated too (earlier than `models`)
+    baseline: str | None           # a stored eval.json: compared with, regressions marked
     max_rows: int | None
     max_new_tokens: int
     batch_size: int
@@ -22,14 +27,15 @@ class EvalArgs:
     temperature: float
     num_samples: int
     level: float
+    pareto: ParetoArgs
 
 
 def _score_all(rows, completions) -> list[list[float]]:
-    out = []
-    for row, comps in zip(rows, completions):
-        scores = [tasks.score_completion(row["task"], c, row["spec"]) for c in comps]
-        out.append([0.0 if s is None else float(s) for s in scores])
-    return out
+    """Scores per row, one per completion; invalid (None) counts as 0.0. One batch, so
+    ABD/DED programs run in parallel in the sandbox."""
+    flat = [(r["task"], c, r["spec"]) for r, comps in zip(rows, completions) for c in comps]
+    scores = iter(tasks.score_batch([f[0] for f in flat], [f[1] for f in flat], [f[2] for f in flat]) if flat else [])
+    return [[0.0 if (s := next(scores)) is None else float(s) for _ in comps] for comps in completions]
 
 
 def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: int, samples_out: list | None = None) -> dict:
@@ -38,6 +44,8 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
 
     if not Path(path).is_dir():
         raise TunepipeError(f"evaluate: model {name!r}: {path} not found")
+    if any(r["task"] == "overall" for r in rows):
+        raise TunepipeError("evaluate: a task may not be named 'overall' (it holds the pooled results)")
     prompts = [r["prompt_text"] for r in rows]
     if a.backend == "hf":
         model = models.load_model(path, dtype=a.dtype)
@@ -69,38 +77,28 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
             s_sum["k"] = a.num_samples
             entry["sampled"] = s_sum
         result[task] = entry
+    result["overall"] = overall(result, greedy, sampled, a)
     return result
 
 
-def plot(results: dict, png: str, level: float) -> None:
-    """Greedy and sampled accuracy per model and task, with Jeffreys intervals."""
-    import matplotlib
+def overall(per_task: dict, greedy: list[list[float]], sampled: list[list[float]], a: EvalArgs) -> dict:
+    """Every task pooled: `metrics.aggregate` (weighted by samples) plus the pooled median;
+    sampled also gets pass@k averaged over all prompts."""
+    import statistics
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tunepipe import metrics
 
-    model_names = list(results)
-    task_names = sorted({t for m in results.values() for t in m})
-    fig, axes = plt.subplots(1, len(task_names), figsize=(4.5 * len(task_names), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], task_names):
-        for j, mode in enumerate(("greedy", "sampled")):
-            xs, ys, lo, hi = [], [], [], []
-            for i, m in enumerate(model_names):
-                e = results[m].get(task, {}).get(mode)
-                if e:
-                    xs.append(i + (j - 0.5) * 0.3)
-                    ys.append(e["accuracy"])
-                    # the Jeffreys interval (exact Beta quantiles) excludes 0 at s = 0 and 1 at s = n
-                    lo.append(max(0.0, e["accuracy"] - e["ci_low"]))
-                    hi.append(max(0.0, e["ci_high"] - e["accuracy"]))
-            if xs:
-                ax.bar(xs, ys, width=0.28, yerr=[lo, hi], capsize=3, label=mode, alpha=0.85)
-                for x, y in zip(xs, ys):
-                    ax.text(x, y + 0.02, f"{y:.2f}", ha="center", fontsize=8)
-        ax.set_xticks(range(len(model_names)), model_names)
-        ax.set_ylim(0, 1.08)
-        ax.set_title(f"{task}: held-out accuracy ({int(level * 100)}% Jeffreys CI)", fontsize=9)
-        ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    out = {}
+    for mode, scores in (("greedy", greedy), ("sampled", sampled)):
+        per = {t: e[mode] for t, e in per_task.items() if mode in e}
+        if not per:
+            continue
+        agg = metrics.aggregate(per, level=a.level)
+        flat = [s for row in scores for s in row]
+        agg["median"] = float(statistics.median(flat)) if flat else 0.0
+        if mode == "sampled":
+            prompts = {t: e["n"] / a.num_samples for t, e in per.items()}
+            agg["pass_at_k"] = sum(per[t]["pass_at_k"] * prompts[t] for t in per) / max(sum(prompts.values()), 1)
+            agg["k"] = a.num_samples
+        out[mode] = agg
+    return out

@@ -125,11 +125,15 @@ def aggregate(per_task: dict[str, dict], level: float = 0.8) -> dict:
     """Pool per-task summaries (as returned by `summarize`) into one overall row.
 
     Weighted by samples: ``accuracy`` = sum of successes / sum of n (micro average),
-    ``success_rate`` is the n-weighted mean of the tasks' success rates, and the Jeffreys
-    interval is on the pooled (sum of successes, sum of n). ``macro_accuracy`` is the
-    unweighted mean of the per-task accuracies over tasks with n > 0 (a task with no
-    samples has no accuracy to average). Each task needs ``n`` and ``successes``;
-    ``success_rate`` and ``n_invalid`` are used when present (0 otherwise).
+    ``mean`` = ``accuracy``, ``success_rate`` is the n-weighted mean of the tasks' success
+    rates (the overall share of non-zero scores), ``std`` is the population standard
+    deviation of all pooled scores (law of total variance: exact from the per-task
+    ``std`` and ``mean``), and the Jeffreys interval is on the pooled (sum of successes,
+    sum of n). ``macro_accuracy`` is the unweighted mean of the per-task accuracies over
+    tasks with n > 0 (a task with no samples has no accuracy to average). Each task needs
+    ``n`` and ``successes``; ``success_rate``, ``std`` and ``n_invalid`` are used when
+    present (0 otherwise). The pooled median cannot be recovered from summaries: take it
+    from the raw scores (``summarize`` of all of them) when you need it.
 
     >>> a = aggregate({"sat": summarize([1, 1, 0, 0]), "abd": summarize([1.0, 0.0])})
     >>> a["n"], a["accuracy"], a["macro_accuracy"], a["n_tasks"]
@@ -137,12 +141,15 @@ def aggregate(per_task: dict[str, dict], level: float = 0.8) -> dict:
     >>> b = aggregate({"sat": summarize([1, 1, 1, 0]), "abd": summarize([0.0, 0.0])})
     >>> b["accuracy"], b["macro_accuracy"]
     (0.5, 0.375)
+    >>> round(b["std"], 6) == round(summarize([1, 1, 1, 0, 0.0, 0.0])["std"], 6)
+    True
     """
     level = _check_level(level)
     total_n = 0
     total_s = 0.0
     total_invalid = 0
     weighted_success = 0.0
+    moments: list[tuple[int, float, float]] = []  # (n, mean, std) per task, for the pooled std
     accuracies: list[float] = []
     for task, row in per_task.items():
         try:
@@ -158,14 +165,19 @@ def aggregate(per_task: dict[str, dict], level: float = 0.8) -> dict:
         weighted_success += float(row.get("success_rate", 0.0)) * n
         if n > 0:
             accuracies.append(float(s) / n)
+            moments.append((n, float(s) / n, float(row.get("std", 0.0))))
     total_s = min(total_s, float(total_n))
+    mean = total_s / total_n if total_n else 0.0
+    var = math.fsum(n * (sd * sd + (mu - mean) ** 2) for n, mu, sd in moments) / total_n if total_n else 0.0
     ci_low, ci_high = jeffreys_interval(total_s, total_n, level)
     return {
         "n": total_n,
         "n_invalid": total_invalid,
         "n_tasks": len(per_task),
         "successes": float(total_s),
-        "accuracy": total_s / total_n if total_n else 0.0,
+        "accuracy": mean,
+        "mean": mean,
+        "std": math.sqrt(max(var, 0.0)),
         "success_rate": weighted_success / total_n if total_n else 0.0,
         "macro_accuracy": math.fsum(accuracies) / len(accuracies) if accuracies else 0.0,
         "ci_low": ci_low,
