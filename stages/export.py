@@ -1,28 +1,40 @@
-"""export: merge LoRA into the base weights, write a model card and an Ollama Modelfile;
-push to the Hub only when ``export.push_to_hub`` and HF_TOKEN are set.
+"""export: merge LoRA into the base weights (or copy a full fine-tune), check the exported
+logits against the source model's, write a model card and an Ollama Modelfile; push to the
+Hub only when ``export.push_to_hub`` is true and HF_TOKEN is set.
 
-    python stages/export.py --params params.yaml --models-dir models --metrics metrics/eval.json --out models/export
+    python stages/export.py --params params.yaml --models-dir models --metrics metrics/eval.json \
+        --data data/harmony/test.jsonl --out models/export
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tunepipe import cli, config, export as ex, io
+from tunepipe import TunepipeError, cli, config, export as ex, io
 
 
 def export(params: str = "params.yaml", models_dir: str = "models", metrics: str = "metrics/eval.json",
-           out: str = "models/export") -> None:
+           data: str = "data/harmony/test.jsonl", out: str = "models/export") -> None:
     p = config.load(params)
-    e = config.section(p, "export")
-    src = str(Path(models_dir) / e["source"])
-    eval_json = json.loads(Path(metrics).read_text())
+    a = config.typed(ex.ExportArgs, config.section(p, "export"), "export")
+    h = config.section(p, "harmony_convert")
+    if a.source not in ("grpo", "sft"):
+        raise TunepipeError(f"export.source: expected 'grpo' or 'sft', got {a.source!r}")
+    if a.check_prompts < 1:
+        raise TunepipeError(f"export.check_prompts: must be >= 1, got {a.check_prompts}")
+    src = str(Path(models_dir) / a.source)
+    try:
+        eval_json = json.loads(Path(metrics).read_text())
+    except (OSError, ValueError) as e:
+        raise TunepipeError(f"{metrics}: cannot read eval metrics: {e}") from None
+    prompts = [r["prompt_text"] for r in io.read_jsonl(data, required=("prompt_text",))[: a.check_prompts]]
     with io.atomic_dir(out) as tmp:
-        ex.export(src, tmp, dtype=e["dtype"], eval_json=eval_json, params=p,
-                  base_model=str(config.section(p, "base")["model"]))
-    print(f"exported {src} -> {out}")
-    if e["push_to_hub"]:
-        print("pushed:", ex.push(Path(out), e["repo_id"], e["private"]))
+        check = ex.export(src, tmp, a=a, h=h, prompts=prompts, eval_json=eval_json, params=p,
+                          base_model=str(config.section(p, "base")["model"]))
+    print(f"exported {src} -> {out}; logits check: max |diff| {check['max_abs_diff']:.3g} "
+          f"<= {check['atol']:g} on {check['prompts']} prompts")
+    if a.push_to_hub:
+        print("pushed:", ex.push(Path(out), a.repo_id, a.private))
 
 
 if __name__ == "__main__":
