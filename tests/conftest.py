@@ -68,19 +68,17 @@ def run(cmd, cwd, check=True, env=None, timeout=900):
     return p
 
 
-@pytest.fixture
-def project(tmp_path):
-    """A copy of the real project (dvc.yaml, params.yaml, stages, src) in a fresh git+DVC repo,
-    with tiny overrides."""
-    dst = tmp_path / "proj"
-    dst.mkdir()
+def make_project(dst: Path, overrides: dict) -> Path:
+    """A copy of the real project (dvc.yaml, stages, src) in a fresh git+DVC repo, its
+    params.yaml the real one with ``overrides``."""
+    dst.mkdir(parents=True)
     for name in ("dvc.yaml", "stages", "src", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         elif src.exists():
             shutil.copy2(src, dst / name)
-    write_params(dst / "params.yaml", TINY_OVERRIDES)
+    write_params(dst / "params.yaml", overrides)
     run(["git", "init", "-q", "-b", "main"], dst)
     run(["git", "config", "user.email", "t@example.com"], dst)
     run(["git", "config", "user.name", "t"], dst)
@@ -89,6 +87,12 @@ def project(tmp_path):
     run(["git", "add", "-A"], dst)
     run(["git", "commit", "-qm", "init"], dst)
     return dst
+
+
+@pytest.fixture
+def project(tmp_path):
+    """The real project with tiny overrides (:data:`TINY_OVERRIDES`) in a temp git+DVC repo."""
+    return make_project(tmp_path / "proj", TINY_OVERRIDES)
 
 
 @pytest.fixture(scope="session")

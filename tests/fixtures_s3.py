@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run, write_params
+from conftest import make_project, run  # noqa: F401 (make_project: re-exported)
 
 #: dummy credentials: distinctive strings so a leak is found by grep
 DUMMY_ENV = {
@@ -100,27 +99,6 @@ def moto_s3(tmp_path_factory):
     proc, log, s3 = _start_moto(tmp_path_factory.mktemp("moto"))
     yield s3
     _stop(proc, log)
-
-
-def make_project(dst: Path, overrides: dict) -> Path:
-    """A copy of the real project (dvc.yaml, stages, src) in a fresh git+DVC repo, params
-    with ``overrides`` (same recipe as conftest's ``project`` fixture)."""
-    dst.mkdir(parents=True)
-    for name in ("dvc.yaml", "stages", "src", ".dvcignore", ".gitignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dst / name)
-    write_params(dst / "params.yaml", overrides)
-    run(["git", "init", "-q", "-b", "main"], dst)
-    run(["git", "config", "user.email", "t@example.com"], dst)
-    run(["git", "config", "user.name", "t"], dst)
-    run([sys.executable, "-m", "dvc", "init", "-q"], dst)
-    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], dst)
-    run(["git", "add", "-A"], dst)
-    run(["git", "commit", "-qm", "init"], dst)
-    return dst
 
 
 class Recorder(http.server.ThreadingHTTPServer):
