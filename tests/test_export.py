@@ -73,7 +73,7 @@ def test_merged_export_matches_adapter_logits_and_loads_in_a_fresh_process(expor
     out = d / "models" / "export"
     check = json.loads((out / "logits_check.json").read_text())
     assert check["passed"] and check["merged"] and check["prompts"] == 3
-    assert check["max_abs_diff"] <= check["atol"] == 1e-4
+    assert check["atol"] == 1e-3 and check["max_abs_diff"] <= 1e-4  # params tolerance; tiny merges are ~1e-6
     assert "logits check: max |diff|" in p.stdout
     assert not (out / "adapter_config.json").exists(), "the export is merged, not an adapter"
     # plain transformers, fresh process: loads, generates; and the merge changed the base's logits
@@ -119,7 +119,7 @@ def test_model_card(exported):
     text = card.text
     assert "| grpo | sat | 0.375 [0.188, 0.575] | 0.375 [0.125, 0.475] | 0.375 (k=2) | 8 |" in text
     assert "Jeffreys 80% intervals" in text and "AutoModelForCausalLM.from_pretrained" in text
-    assert "max |difference| =" in text and "tolerance 0.0001" in text
+    assert "max |difference| =" in text and "tolerance 0.001" in text
     assert "`sat` train: 48 rows" in text
     assert "remote:" not in text and "publish:" not in text and "grpo:" in text
 
@@ -252,7 +252,7 @@ def test_corrupted_export_fails_the_logits_check_and_leaves_nothing(tiny_model, 
     spec = importlib.util.spec_from_file_location("export_stage", ROOT / "stages" / "export.py")
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
-    with pytest.raises(TunepipeError, match=r"logits of the exported model differ .* > export.check_atol.float32 0.0001"):
+    with pytest.raises(TunepipeError, match=r"logits of the exported model differ .* > export.check_atol.float32 0.001"):
         stage.export(params="params.yaml")
     assert not (tmp_path / "models" / "export").exists()
     assert sorted(x.name for x in (tmp_path / "models").iterdir()) == ["grpo"]
