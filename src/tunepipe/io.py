@@ -13,25 +13,32 @@ from tunepipe import TunepipeError
 ROW_FIELDS = ("id", "task", "prompt", "answer", "spec")
 
 
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+def iter_jsonl(path: str | Path):
+    """``(line number, value)`` for each non-blank line of a JSONL file; a line that is not
+    JSON is an error naming the file and line."""
     p = Path(path)
-    if not p.is_file():
-        raise TunepipeError(f"{p}: file not found")
-    rows = []
     with p.open(encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield i, json.loads(line)
             except json.JSONDecodeError as e:
                 raise TunepipeError(f"{p}:{i}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise TunepipeError(f"{p}:{i}: a row must be a JSON object")
-            for field in required:
-                if field not in row:
-                    raise TunepipeError(f"{p}:{i}: row {row.get('id', i)!r} has no field {field!r}")
-            rows.append(row)
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise TunepipeError(f"{p}: file not found")
+    rows = []
+    for i, row in iter_jsonl(p):
+        if not isinstance(row, dict):
+            raise TunepipeError(f"{p}:{i}: a row must be a JSON object")
+        for field in required:
+            if field not in row:
+                raise TunepipeError(f"{p}:{i}: row {row.get('id', i)!r} has no field {field!r}")
+        rows.append(row)
     return rows
 
 

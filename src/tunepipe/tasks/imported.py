@@ -30,7 +30,7 @@ import json
 import math
 from pathlib import Path
 
-from tunepipe import TunepipeError, tasks
+from tunepipe import TunepipeError, io, tasks
 
 
 def _get(rec: dict, *paths: str):
@@ -126,18 +126,10 @@ def read_records(path: str | Path) -> list:
         return [rec for f in files for rec in read_records(f)]
     if not p.is_file():
         raise TunepipeError(f"collect.import.path: {p}: no such file or directory")
-    text = p.read_text(encoding="utf-8")
     if p.suffix == ".jsonl":
-        out = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise TunepipeError(f"{p}:{lineno}: not valid JSON ({e.msg})") from None
-        return out
+        return [rec for _, rec in io.iter_jsonl(p)]
     try:
-        data = json.loads(text)
+        data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise TunepipeError(f"{p}: not valid JSON ({e.msg}, line {e.lineno})") from None
     if isinstance(data, dict):   # {"results": [...]} / {"data": [...]} wrappers
