@@ -6,23 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunepipe import cli, config, harmony, io, models
+from tunepipe import cli, config, harmony, io, models, tasks
 
 
-def corpus_texts(data: str) -> list[str]:
-    """What the tiny tokenizer is trained on: the rendered train prompts and answers."""
-    rows = io.read_jsonl(Path(data) / "train.jsonl", required=("prompt", "answer"))
-    return [harmony.render(r["prompt"]) + harmony.render_completion(r["answer"]) for r in rows]
+def corpus(data: str) -> tuple[list[str], list[str]]:
+    """What the tiny tokenizer is trained on: the rendered train prompts and answers; and
+    the pre-tokenizer atoms of the task families in them (in name order)."""
+    rows = io.read_jsonl(Path(data) / "train.jsonl", required=("task", "prompt", "answer"))
+    as_messages = lambda p: [{"role": "user", "content": p}] if isinstance(p, str) else p  # noqa: E731
+    texts = [harmony.render(as_messages(r["prompt"])) + harmony.render_completion(r["answer"]) for r in rows]
+    present = sorted({r["task"] for r in rows} & set(tasks.names()))
+    return texts, [a for name in present for a in tasks.get(name).atoms]
 
 
 def base(params: str = "params.yaml", data: str = "data/collect", out: str = "models/base") -> None:
     b = config.section(config.load(params), "base")
     model = b["model"]
-    texts = corpus_texts(data) if model == "tiny" else None
+    texts, atoms = corpus(data) if model == "tiny" else (None, ())
     with io.atomic_dir(out) as tmp:
-        kind = models.resolve_base(
-            str(model), tmp, dtype=b["dtype"], revision=b["revision"], texts=texts, seed=b["seed"], tiny=b["tiny"]
-        )
+        kind = models.resolve_base(str(model), tmp, dtype=b["dtype"], revision=b["revision"], texts=texts,
+                                   seed=b["seed"], tiny=b["tiny"], atoms=atoms)
     print(f"base model ({kind}) -> {out}")
 
 

@@ -4,7 +4,7 @@ Pareto comparison of those models (and of a stored ``evaluate.baseline``, regres
 marked). Writes metrics/eval.json, pareto.json, report.md, eval.png, the DVC bar data and
 the samples.
 
-    python stages/evaluate.py --params params.yaml --data data/harmony/test.jsonl --models-dir models --out metrics
+    python stages/evaluate.py --params params.yaml --data data/reward/test.jsonl --models-dir models --out metrics
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from tunepipe import TunepipeError, cli, config, evaluation, io, report
 
 
-def evaluate(params: str = "params.yaml", data: str = "data/harmony/test.jsonl", models_dir: str = "models",
+def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", models_dir: str = "models",
              out: str = "metrics") -> None:
     p = config.load(params)
     a = config.typed(evaluation.EvalArgs, config.section(p, "evaluate"), "evaluate")

@@ -1,7 +1,9 @@
 """harmony_convert: render prompts (and SFT targets) in the target chat format.
 
 ``format: harmony`` uses :func:`tunepipe.harmony.render` (gpt-oss); ``format: model`` uses
-the base model's own chat template.
+the base model's own chat template. Legacy plain-text prompts (a row whose ``prompt`` is a
+string, e.g. a decision CSV's) first become chat messages from
+``harmony_convert.prompt_templates`` (system / developer / user, ``{prompt}`` = the text).
 
     python stages/harmony_convert.py --params params.yaml --data data/collect --model models/base --out data/harmony
 """
@@ -15,11 +17,13 @@ from tunepipe import cli, config, io, models, templates
 def harmony_convert(params: str = "params.yaml", data: str = "data/collect", model: str = "models/base",
                     out: str = "data/harmony") -> None:
     h = config.section(config.load(params), "harmony_convert")
+    to_messages = templates.chat_messages(h.get("prompt_templates"), f"{params}: harmony_convert.prompt_templates")
     renderer = templates.renderer(h, models.load_tokenizer(model) if h["format"] == "model" else None)
     with io.atomic_dir(out) as tmp:
         for split in ("train", "test"):
             rows = io.read_jsonl(Path(data) / f"{split}.jsonl", required=io.ROW_FIELDS)
             for r in rows:
+                r["prompt"] = to_messages(r["prompt"])
                 r["prompt_text"], r["completion_text"] = renderer(r["prompt"], r["answer"])
             io.write_jsonl(tmp / f"{split}.jsonl", rows)
             print(f"{split}: {len(rows)} rows rendered ({h['format']})")

@@ -1,5 +1,7 @@
-"""reward: verify every reference answer scores 1.0 with its task's own scorer, then
-write the SFT/GRPO-ready dataset.
+"""reward: turn each family's specs into what its scorer rewards (decision: Boltzmann
+rewards of Q at ``reward.tau``), verify every reference answer is solved by its task's own
+scorer, and write the SFT/GRPO/evaluation-ready splits (plus, per family that has one, a
+rewarded table such as ``decision.csv`` with ``reward_action_*`` columns).
 
     python stages/reward.py --params params.yaml --data data/harmony --out data/reward
 
@@ -9,32 +11,77 @@ evaluation logs (``source: import``) keep the score the validator gave them inst
 """
 from __future__ import annotations
 
+import csv
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError, cli, config, io, tasks
 
 
-def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "data/reward") -> None:
-    r = config.section(config.load(params), "reward")
-    path = Path(data) / "train.jsonl"
-    rows = io.read_jsonl(path, required=io.ROW_FIELDS + ("prompt_text", "completion_text"))
+@dataclass
+class RewardArgs:
+    verify_references: bool   # every train reference must count as solved by its task's scorer
+    tau: float                # Boltzmann temperature of the decision rewards (> 0)
+    normalize: str            # none | minmax: Q per row before tau
+
+
+def rewarded(rows: list[dict], args: RewardArgs, where: str) -> list[dict]:
+    """Rows with each spec passed through its family's ``reward`` hook (if any)."""
+    section = asdict(args)
+    out = []
     for i, row in enumerate(rows, 1):
-        tasks.get(row["task"])
-        if row["spec"] is None and row.get("source") != "import":
-            raise TunepipeError(f"{path}:{i}: row {row['id']} has no spec")
-    if r["verify_references"]:
-        idx = [i for i, row in enumerate(rows) if row.get("source") != "import"]
-        scores = tasks.score_batch([rows[i]["task"] for i in idx], [rows[i]["completion_text"] for i in idx],
-                                   [rows[i]["spec"] for i in idx])
-        for i, s in zip(idx, scores):
-            if s != 1.0:
-                raise TunepipeError(f"{path}:{i + 1}: reference answer of row {rows[i]['id']} scores {s}, not 1.0")
+        family = tasks.get(row["task"])
+        if family.reward is not None and row["spec"] is not None:
+            try:
+                row = {**row, "spec": family.reward(row["spec"], section)}
+            except ValueError as e:
+                raise TunepipeError(f"{where}:{i}: row {row['id']}: reward.{e}") from None
+        out.append(row)
+    return out
+
+
+def verify(rows: list[dict], where: str) -> None:
+    """Every reference answer (except imported logs) counts as solved by its scorer."""
+    idx = [i for i, row in enumerate(rows) if row.get("source") != "import"]
+    scores = tasks.score_batch([rows[i]["task"] for i in idx], [rows[i]["completion_text"] for i in idx],
+                               [rows[i]["spec"] for i in idx])
+    for i, s in zip(idx, scores):
+        if not tasks.solved(rows[i]["task"], s, rows[i]["spec"]):
+            raise TunepipeError(f"{where}:{i + 1}: reference answer of row {rows[i]['id']} scores {s}, "
+                                "which does not count as solved")
+
+
+def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "data/reward") -> None:
+    args = config.typed(RewardArgs, config.section(config.load(params), "reward"), f"{params}: reward")
+    if not args.tau > 0:
+        raise TunepipeError(f"{params}: reward.tau: expected a number > 0, got {args.tau!r}")
+    if args.normalize not in ("none", "minmax"):
+        raise TunepipeError(f"{params}: reward.normalize: expected 'none' or 'minmax', got {args.normalize!r}")
+    splits = {}
+    for split in ("train", "test"):
+        path = Path(data) / f"{split}.jsonl"
+        rows = io.read_jsonl(path, required=io.ROW_FIELDS + ("prompt_text", "completion_text"))
+        for i, row in enumerate(rows, 1):
+            if row["spec"] is None and row.get("source") != "import":
+                raise TunepipeError(f"{path}:{i}: row {row['id']} has no spec")
+        tasks.check_rows(rows, str(path))   # rows a user brings: bad specs fail here, named
+        splits[split] = rewarded(rows, args, str(path))
+        if split == "train" and args.verify_references:
+            verify(splits[split], str(path))
     with io.atomic_dir(out) as tmp:
-        io.write_jsonl(tmp / "train.jsonl", rows)
-    by_task: dict[str, int] = {}
-    for row in rows:
-        by_task[row["task"]] = by_task.get(row["task"], 0) + 1
-    print(f"{len(rows)} rows {by_task} verified -> {out}/train.jsonl")
+        for split, rows in splits.items():
+            io.write_jsonl(tmp / f"{split}.jsonl", rows)
+        for name in sorted({r["task"] for r in splits["train"]}):
+            family = tasks.get(name)
+            if family.reward_table is not None:
+                cols, recs = family.reward_table([r for r in splits["train"] if r["task"] == name])
+                with open(tmp / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                    w = csv.DictWriter(f, fieldnames=cols)
+                    w.writeheader()
+                    w.writerows(recs)
+    for split, rows in splits.items():
+        print(f"{split}: {len(rows)} rows {dict(Counter(r['task'] for r in rows))} -> {out}/{split}.jsonl")
 
 
 if __name__ == "__main__":

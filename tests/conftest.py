@@ -13,8 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 #: overrides that make the real params.yaml run end to end in about a minute
 TINY_OVERRIDES = {
-    "collect.train": {"sat": 48},
-    "collect.test": {"sat": 8},
+    "collect.train": {"sat": 48, "decision": 16},
+    "collect.test": {"sat": 8, "decision": 8},
     "collect.sat.n_vars": [3, 3],
     "collect.sat.k": [2, 2],
     "base.tiny.vocab_size": 300,
@@ -72,10 +72,10 @@ def make_project(dst: Path, overrides: dict) -> Path:
     """A copy of the real project (dvc.yaml, stages, src) in a fresh git+DVC repo, its
     params.yaml the real one with ``overrides``."""
     dst.mkdir(parents=True)
-    for name in ("dvc.yaml", "stages", "src", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", "stages", "src", "data/sources", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.csv"))
         elif src.exists():
             shutil.copy2(src, dst / name)
     write_params(dst / "params.yaml", overrides)

@@ -30,17 +30,42 @@ class EvalArgs:
     pareto: ParetoArgs
 
 
-def _score_all(rows, completions) -> list[list[float]]:
-    """Scores per row, one per completion; invalid (None) counts as 0.0. One batch, so
-    ABD/DED programs run in parallel in the sandbox."""
+def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:
+    """Scores per row, one per completion (None: invalid, counted 0 by the statistics),
+    and whether the scorer raised. One batch, so ABD/DED programs run in parallel."""
     flat = [(r["task"], c, r["spec"]) for r, comps in zip(rows, completions) for c in comps]
-    scores = iter(tasks.score_batch([f[0] for f in flat], [f[1] for f in flat], [f[2] for f in flat]) if flat else [])
-    return [[0.0 if (s := next(scores)) is None else float(s) for _ in comps] for comps in completions]
+    errors: list[bool] = []
+    scores = tasks.score_batch([f[0] for f in flat], [f[1] for f in flat], [f[2] for f in flat], errors) if flat else []
+    it, et = iter(scores), iter(errors)
+    return ([[next(it) for _ in comps] for comps in completions],
+            [[next(et) for _ in comps] for comps in completions])
+
+
+def task_summary(task: str, rows: list[dict], completions: list[list[str]], scores: list[list[float | None]],
+                 errors: list[list[bool]], level: float, k: int | None = None) -> dict:
+    """One task's statistics over its rows' completions: :func:`metrics.summarize` with the
+    family's ``solved`` rule, ``n_errors`` (scorer exceptions), pass@k when ``k``, and the
+    family's own ``metrics`` of the parsed answers."""
+    from tunepipe import metrics
+
+    family = tasks.get(task)
+    flat = [(r, c, s) for r, cs, ss in zip(rows, completions, scores) for c, s in zip(cs, ss)]
+    solved = [tasks.solved(task, s, r["spec"]) for r, _c, s in flat]
+    out = metrics.summarize([s for _r, _c, s in flat], level=level, solved=solved)
+    out["n_errors"] = sum(e for es in errors for e in es)
+    if k is not None:
+        per_row = [sum(tasks.solved(task, s, r["spec"]) for s in ss) for r, ss in zip(rows, scores)]
+        out["pass_at_k"] = sum(metrics.pass_at_k(len(ss), c, k) for ss, c in zip(scores, per_row)) / max(len(rows), 1)
+        out["k"] = k
+    if family.metrics is not None:
+        answers = [tasks.parse_completion(task, c, r["spec"]) for r, c, _s in flat]
+        out.update(family.metrics(answers, [r["spec"] for r, _c, _s in flat], level))
+    return out
 
 
 def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: int, samples_out: list | None = None) -> dict:
     """Per-task metrics of one model: greedy, and sampled (mean accuracy and pass@k)."""
-    from tunepipe import generation, metrics, models
+    from tunepipe import generation, models
 
     if not Path(path).is_dir():
         raise TunepipeError(f"evaluate: model {name!r}: {path} not found")
@@ -56,9 +81,10 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed, **kw)
     else:
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
-    greedy = _score_all(rows, g := gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy"))
+    g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy")
+    greedy, g_err = _score_all(rows, g)
     sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if a.num_samples > 0 else [[] for _ in rows]
-    sampled = _score_all(rows, sampled_c)
+    sampled, s_err = _score_all(rows, sampled_c)
     if samples_out is not None:
         for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
@@ -66,17 +92,14 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     result = {}
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]
-        g_sum = metrics.summarize([greedy[i][0] for i in idx], level=a.level)
-        entry = {"greedy": g_sum}
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        entry = {"greedy": task_summary(task, pick(rows), pick(g), pick(greedy), pick(g_err), a.level)}
         if a.num_samples > 0:
-            flat = [s for i in idx for s in sampled[i]]
-            s_sum = metrics.summarize(flat, level=a.level)
-            s_sum["pass_at_k"] = sum(
-                metrics.pass_at_k(len(sampled[i]), sum(1 for s in sampled[i] if s >= 1.0), a.num_samples) for i in idx
-            ) / len(idx)
-            s_sum["k"] = a.num_samples
-            entry["sampled"] = s_sum
+            entry["sampled"] = task_summary(task, pick(rows), pick(sampled_c), pick(sampled), pick(s_err), a.level,
+                                            k=a.num_samples)
         result[task] = entry
+    flat0 = lambda xss: [[0.0 if s is None else s for s in xs] for xs in xss]  # noqa: E731
+    greedy, sampled = flat0(greedy), flat0(sampled)
     result["overall"] = overall(result, greedy, sampled, a)
     return result
 

@@ -70,13 +70,14 @@ def jeffreys_interval(successes: float, trials: int, level: float = 0.8) -> tupl
     return (float(betaincinv(a, b, tail)), float(betaincinv(a, b, 1.0 - tail)))
 
 
-def summarize(scores: list[float | None], level: float = 0.8) -> dict:
+def summarize(scores: list[float | None], level: float = 0.8, solved: list[bool] | None = None) -> dict:
     """Statistics of one task's per-sample scores.
 
     None (invalid answer) counts as a 0.0 score everywhere and is also reported as
     ``n_invalid``; ``n`` counts every sample, valid or not. ``accuracy`` = ``mean`` =
     ``successes / n`` (the solve rate for 0/1 tasks); ``std`` is the population standard
-    deviation; ``success_rate`` is the share of samples scoring > 0; ``ci_low/ci_high``
+    deviation; ``success_rate`` is the share of samples that count as solved (``solved``:
+    one bool per score, the task family's rule; default: scoring > 0); ``ci_low/ci_high``
     is the Jeffreys interval on (``successes``, ``n``) at ``level``.
 
     >>> summarize([])["ci_high"], summarize([None, None])["n_invalid"]
@@ -104,7 +105,12 @@ def summarize(scores: list[float | None], level: float = 0.8) -> dict:
         mean = successes / n
         std = statistics.pstdev(values, mu=mean)
         median = float(statistics.median(values))
-        success_rate = sum(1 for x in values if x > 0.0) / n
+        if solved is not None:
+            if len(solved) != n:
+                raise ValueError(f"solved has {len(solved)} flags for {n} scores")
+            success_rate = sum(1 for f in solved if f) / n
+        else:
+            success_rate = sum(1 for x in values if x > 0.0) / n
     successes = min(successes, float(n))  # fsum of values <= 1 cannot exceed n; belt and braces
     ci_low, ci_high = jeffreys_interval(successes, n, level)
     return {

@@ -22,12 +22,18 @@ from pathlib import Path
 
 from tunepipe import TunepipeError
 
-# Pre-tokenizer for the tiny tokenizer: a literal ("¬x3") or an assignment ("x1=True") is
-# one piece with no space or bracket attached, so BPE gives each ONE canonical token
-# wherever it appears; runs of operators and brackets with their spaces (" ∨ ", ") ∧ (")
-# are pieces of their own. Tokenisation decides whether a tiny model learns SAT at all
-# (FACTS.md: .23 vs .80 on the same budget).
-TINY_SPLIT = r"¬?x\d+(?:=\w+)?|[^\S\n]*[^\s\w¬]+(?:[^\S\n]+[^\s\w¬]+)*[^\S\n]*|[^\S\n]?\w+|\s+"
+# Pre-tokenizer for the tiny tokenizer: first the task families' atoms (Family.atoms: SAT's
+# literal "¬x3" or assignment "x1=True", a decision's "[2]"), each one piece with no space or
+# bracket attached, so BPE gives each ONE canonical token wherever it appears; then runs of
+# operators and brackets with their spaces (" ∨ ", ") ∧ (") as pieces of their own, words,
+# and whitespace. Tokenisation decides whether a tiny model learns SAT at all (FACTS.md:
+# .23 vs .80 on the same budget).
+GENERIC_SPLIT = r"[^\S\n]*[^\s\w¬]+(?:[^\S\n]+[^\s\w¬]+)*[^\S\n]*|[^\S\n]?\w+|\s+"
+
+
+def tiny_split(atoms=()) -> str:
+    """The pre-tokenizer regex: ``atoms`` (tried first, in order), then :data:`GENERIC_SPLIT`."""
+    return "|".join([*atoms, GENERIC_SPLIT])
 
 
 def torch_dtype(name: str):
@@ -47,7 +53,8 @@ def torch_dtype(name: str):
     return dt
 
 
-def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[str], chat_template: str):
+def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[str], chat_template: str,
+                    atoms=()):
     """Byte-level BPE trained on ``texts``; Harmony specials are single tokens."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -55,7 +62,7 @@ def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[s
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(TINY_SPLIT), behavior="isolated"),
+            pre_tokenizers.Split(Regex(tiny_split(atoms)), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -78,18 +85,24 @@ def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[s
     return fast
 
 
-def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict) -> None:
-    """Random-init Qwen3 model + corpus-trained tokenizer, saved to ``out_dir``."""
+def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, atoms=None) -> None:
+    """Random-init Qwen3 model + corpus-trained tokenizer, saved to ``out_dir``. ``atoms``:
+    the pre-tokenizer's atoms (None: those of every registered task family)."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     from tunepipe import harmony
 
+    if atoms is None:
+        from tunepipe import tasks
+
+        atoms = [a for name in tasks.names() for a in tasks.get(name).atoms]
     tokenizer = train_tokenizer(
         texts,
         vocab_size=tiny["vocab_size"],
         special_tokens=harmony.SPECIAL_TOKENS,
         chat_template=harmony.CHAT_TEMPLATE,
+        atoms=atoms,
     )
     heads = tiny["num_attention_heads"]
     config = Qwen3Config(
@@ -142,11 +155,12 @@ def _gguf_to_hf(path: Path, out_dir: Path, dtype) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str | None, texts, seed: int, tiny: dict) -> str:
+def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str | None, texts, seed: int, tiny: dict,
+                 atoms=()) -> str:
     """Materialise ``base.model`` as a plain HF dir in ``out_dir``; returns the source kind."""
     out = Path(out_dir)
     if model == "tiny":
-        build_tiny(out, texts, seed=seed, tiny=tiny)
+        build_tiny(out, texts, seed=seed, tiny=tiny, atoms=atoms)
         return "tiny"
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

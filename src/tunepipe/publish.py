@@ -86,32 +86,24 @@ def sft_record(row: dict, where: str) -> dict:
     return {"prompt": _prompt(row, where), "response": answer, "score": float(score) if score is not None else 0.0}
 
 
-def sat_solution(answer: str, spec: dict) -> dict[str, bool]:
-    """``{"1": true, ...}`` from a reference answer ``x1=True, ...`` (last assignment wins)."""
-    from tunepipe.tasks import sat
-
-    values = {int(v): val in ("True", "1") for v, val in sat.ASSIGN_RE.findall(answer)}
-    return {str(v): values[v] for v in sorted(values)}
-
-
 def grpo_record(row: dict, where: str) -> dict:
-    task, spec = _field(row, "task", where), _field(row, "spec", where)
-    env: dict = {"sat": False, "abd": False}
-    rid = row.get("id", "?")
-    if task == "sat":
-        from tunepipe.tasks import sat
+    """``{"prompt", "env"}``: the env entry of the row's family (its ``to_service``), every
+    other service env ``false``."""
+    from tunepipe import tasks
 
-        sol = sat_solution(_field(row, "answer", where), spec)
-        if not sat.satisfies({int(k): v for k, v in sol.items()}, spec["clauses"]):
-            raise TunepipeError(f"{where}: row {rid!r}: the reference answer does not satisfy the clauses")
-        env["sat"] = {"cls": spec["clauses"], "sol": sol}
-    elif task == "abd":
-        if not isinstance(spec.get("program"), str) or not isinstance(spec.get("expected_output"), str):
-            raise TunepipeError(f"{where}: row {rid!r}: an abd spec needs 'program' and 'expected_output'")
-        env["abd"] = {"program": spec["program"], "expected_output": spec["expected_output"]}
-    else:
+    task, spec = _field(row, "task", where), _field(row, "spec", where)
+    rid = row.get("id", "?")
+    service = {name: tasks.get(name) for name in tasks.names()}
+    env: dict = {name: False for name, f in service.items() if f.to_service is not None}
+    family = tasks.get(task)
+    if family.to_service is None:
         raise TunepipeError(f"{where}: row {rid!r}: task {task!r} has no env in the GRPO shape "
-                            "(sat and abd only); filter it out with publish.tasks")
+                            f"({' and '.join(env)} only); filter it out with publish.tasks")
+    try:
+        family.check_spec(spec)
+        env[task] = family.to_service({**row, "spec": spec})
+    except ValueError as e:
+        raise TunepipeError(f"{where}: row {rid!r}: {str(e).partition(': ')[2] or e}") from None
     return {"prompt": _prompt(row, where), "env": env}
 
 

@@ -44,3 +44,29 @@ def renderer(h: dict, tokenizer=None):
         return prompt, completion.rstrip("\n")
 
     return render
+
+
+def chat_messages(t: dict | None, where: str):
+    """``fn(prompt) -> messages``: a legacy plain-text prompt becomes chat messages from the
+    templates ``t`` = ``{system, developer, user}`` (each a ``str.format`` template with the
+    field ``{prompt}``, or null: no such message); chat prompts (lists) pass unchanged."""
+    if not isinstance(t, dict) or set(t) != {"system", "developer", "user"}:
+        raise TunepipeError(f"{where}: expected a mapping with keys system, developer, user")
+    for role, tpl in t.items():
+        if tpl is not None and not isinstance(tpl, str):
+            raise TunepipeError(f"{where}.{role}: expected a string or null")
+        if tpl is not None:
+            try:
+                tpl.format(prompt="")
+            except (KeyError, IndexError, ValueError) as e:
+                raise TunepipeError(f"{where}.{role}: invalid str.format template ({e}); field: {{prompt}}") from None
+    if not t["user"]:
+        raise TunepipeError(f"{where}.user: a user template is required (e.g. '{{prompt}}')")
+
+    def convert(prompt):
+        if not isinstance(prompt, str):
+            return prompt
+        return [{"role": role, "content": t[role].format(prompt=prompt)}
+                for role in ("system", "developer", "user") if t[role] is not None]
+
+    return convert

@@ -65,6 +65,7 @@ class GRPOArgs:
     mask_truncated_completions: bool
     reward: str
     partial_weight: float
+    invalid_penalty: float   # > 0: a second reward function, -invalid_penalty for an invalid completion
     logging_steps: int
     save_steps: int
     gradient_checkpointing: bool
@@ -242,29 +243,61 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     return _train_and_save(trainer, resume, tokenizer, out)
 
 
+LOG_COLUMNS = ["call", "task", "prompt", "completion", "parsed", "reward", "invalid", "error"]
+
+
 def reward_function(name: str, partial_weight: float, log: list):
-    """The GRPO reward: the task's own scorer (``strict``), optionally plus a partial-credit
-    shaping term (``partial``: SAT only, fraction of clauses satisfied) weighted by
-    ``partial_weight``. Returns None for a sample its task cannot score (masked)."""
-    if name not in ("strict", "strict+partial"):
-        raise TunepipeError(f"grpo.reward: expected 'strict' or 'strict+partial', got {name!r}")
+    """The GRPO reward: the task's own scorer (``strict``: the evaluator's scorer), optionally
+    plus one of the family's training-only shaping terms (``strict+<term>``, e.g.
+    ``strict+partial``: SAT's share of satisfied clauses) weighted by ``partial_weight``.
+    Returns None for a sample its task cannot score (TRL masks it). Each sample is logged
+    as a :data:`LOG_COLUMNS` row (the parsed answer as JSON, invalid = unscorable)."""
+    base, _, term = name.partition("+")
+    shaped = sorted({t for n in tasks.names() for t in tasks.get(n).shaping})
+    if base != "strict" or (term and term not in shaped):
+        raise TunepipeError(f"grpo.reward: expected 'strict' or one of "
+                            f"{', '.join(f'strict+{t}' for t in shaped)}, got {name!r}")
 
     calls = [0]
 
     def reward(prompts, completions, task, spec, **kw):
         calls[0] += 1
         specs = [json.loads(s) for s in spec]
-        out = tasks.score_batch(list(task), list(completions), specs)  # ABD/DED programs run in parallel
+        errors: list[bool] = []
+        out = tasks.score_batch(list(task), list(completions), specs, errors)  # ABD/DED programs run in parallel
         for i, (prompt, completion, t, s) in enumerate(zip(prompts, completions, task, specs)):
-            if out[i] is not None and name == "strict+partial":
-                module = tasks.get(t)
-                if hasattr(module, "score_partial"):
-                    out[i] += partial_weight * module.score_partial(tasks.response_text(completion), s)
-            log.append((calls[0], prompt, completion, out[i]))
+            family = tasks.get(t)
+            if out[i] is not None and term in family.shaping:
+                try:
+                    out[i] += partial_weight * float(family.shaping[term](tasks.response_text(completion, family.reads), s))
+                except Exception:
+                    errors[i] = True
+            parsed = tasks.parse_completion(t, completion, s)
+            log.append((calls[0], t, prompt, completion, json.dumps(parsed, default=str), out[i],
+                        out[i] is None, errors[i]))
+        reward.last = (list(completions), [s is None for s in out])
         return out
 
+    reward.last = ([], [])
     reward.__name__ = name.replace("+", "_")
     return reward
+
+
+def invalid_penalty_function(penalty: float, primary=None):
+    """A second GRPO reward: ``-penalty`` for a completion its task scores None (invalid:
+    no parseable answer), else 0. Without it TRL gives an all-invalid sample advantage 0,
+    i.e. no penalty at all for invalid output (FACTS.md). ``primary``: the
+    :func:`reward_function` called just before on the same batch, whose verdicts are reused
+    (no second run of ABD/DED programs)."""
+
+    def invalid_penalty(prompts, completions, task, spec, **kw):
+        if primary is not None and primary.last[0] == list(completions):
+            invalid = primary.last[1]
+        else:
+            invalid = [s is None for s in tasks.score_batch(list(task), list(completions), [json.loads(s) for s in spec])]
+        return [-penalty if bad else 0.0 for bad in invalid]
+
+    return invalid_penalty
 
 
 def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int) -> dict:
@@ -308,7 +341,8 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     log: list = []
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[reward_function(a.reward, a.partial_weight, log)],
+        reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log)]
+        + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),
         args=cfg,
         train_dataset=ds,
         processing_class=tokenizer,
@@ -317,6 +351,6 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     res = _train_and_save(trainer, resume, tokenizer, out)
     with io.atomic_file(completions_csv) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["call", "prompt", "completion", "reward"])
+        w.writerow(LOG_COLUMNS)
         w.writerows(log)
     return res

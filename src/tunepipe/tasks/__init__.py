@@ -1,33 +1,30 @@
-"""Task registry.
+"""Task registry and the single scoring entry point.
 
-Every task family is one module in this package with the same small surface:
+Every task family is one module in this package ending with ``FAMILY = Family(...)`` (the
+protocol: :mod:`tunepipe.tasks.protocol`), registered below by one line. Rows carry
+``task`` (the family name), ``prompt`` (chat messages, or a plain string that
+harmony_convert turns into messages), ``answer`` (the SFT reference) and ``spec`` (what the
+scorer needs).
 
-- ``generate(rng: random.Random, **params) -> dict``: one example row
-  ``{"task", "prompt": [chat messages], "answer": str, "spec": dict}``
-  (families that load a corpus instead expose ``load(...)`` and friends);
-- ``parse(completion: str, spec: dict)``: the answer a validator would extract,
-  ``None`` on garbage; never raises;
-- ``score(completion: str, spec: dict) -> float | None``: 1.0/0.0 (or a
-  fraction), ``None`` when the sample cannot be scored (masked by GRPO);
-- optionally ``score_many(completions, specs)``: the same scores for a batch, in
-  parallel (ABD/DED run programs in the sandbox on all cores).
-
-The GRPO reward functions and the evaluator both call :func:`score_completion` (or its
-batch form :func:`score_batch`), so the training reward and the reported accuracy cannot
-drift apart.
+The GRPO reward functions and the evaluator both call :func:`score_batch` (or
+:func:`score_completion`), so the training reward and the reported accuracy cannot drift
+apart. Neither ever raises: an exception inside a family's parse/score is an invalid
+score (None) and is counted (``n_errors`` in eval.json, ``error`` in the GRPO completion
+log).
 """
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 
 from tunepipe import TunepipeError
+from tunepipe.tasks.protocol import BuildRequest, Family, field_error  # noqa: F401 (re-export)
 
-#: task name -> module path. Add a family here and it is available everywhere.
+#: task name -> module path (the module defines ``FAMILY``). One line per family.
 REGISTRY = {
     "sat": "tunepipe.tasks.sat",
     "abd": "tunepipe.tasks.abd",
     "ded": "tunepipe.tasks.ded",
+    "decision": "tunepipe.tasks.decision",
 }
 
 
@@ -35,46 +32,122 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def get(name: str) -> ModuleType:
-    """The module of task family ``name``; a clear error for unknown names."""
+def get(name: str) -> Family:
+    """The :class:`Family` of task ``name``; a clear error for unknown names."""
     if name not in REGISTRY:
         raise TunepipeError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
-    return importlib.import_module(REGISTRY[name])
+    family = importlib.import_module(REGISTRY[name]).FAMILY
+    if family.name != name:
+        raise TunepipeError(f"{REGISTRY[name]}: FAMILY.name is {family.name!r}, registered as {name!r}")
+    return family
 
 
-def response_text(completion: str) -> str:
-    """What a validator sees of a completion: Harmony markup removed (analysis and final
-    channels kept, thinking included, as the validators parse the whole response)."""
+def response_text(completion: str, reads: str = "all") -> str:
+    """What a scorer sees of a completion: Harmony markup removed. ``reads="all"``: the
+    analysis, commentary and final channels joined (the validators parse the whole
+    response, thinking included); ``reads="final"``: the final channel only, when there
+    is one."""
     from tunepipe import harmony
 
+    if not isinstance(completion, str):
+        return ""
     if "<|channel|>" not in completion and "<|message|>" not in completion:
         return completion
     channels = harmony.parse(completion)
+    if reads == "final" and channels.get("final") is not None:
+        return channels["final"]
     parts = [channels[c] for c in ("analysis", "commentary", "final") if channels.get(c)]
     return "\n".join(parts) if parts else completion
 
 
+def _safe_score(family: Family, text: str, spec) -> tuple[float | None, bool]:
+    """(score, raised): the family's score, None plus ``raised`` when it raised."""
+    try:
+        s = family.score(text, spec)
+    except Exception:   # a scorer must never kill a run; counted as an error
+        return None, True
+    if s is None:
+        return None, False
+    try:
+        s = float(s)
+    except (TypeError, ValueError):
+        return None, True
+    return (s, False) if s == s else (None, True)   # NaN -> invalid
+
+
 def score_completion(task: str, completion: str, spec: dict) -> float | None:
-    """Score one completion of a row of family ``task`` (the single scoring entry point)."""
-    return get(task).score(response_text(completion), spec)
+    """Score one completion of a row of family ``task`` (never raises)."""
+    family = get(task)
+    return _safe_score(family, response_text(completion, family.reads), spec)[0]
 
 
-def score_batch(task_names: list[str], completions: list[str], specs: list) -> list[float | None]:
+def score_batch(task_names: list[str], completions: list[str], specs: list,
+                errors: list | None = None) -> list[float | None]:
     """``[score_completion(t, c, s) ...]`` for a batch, in order; families with a
-    ``score_many`` (ABD, DED: sandboxed programs) are scored in parallel."""
+    ``score_many`` (ABD, DED: sandboxed programs) are scored in parallel. When ``errors``
+    is a list, it receives one bool per completion: True where the scorer raised."""
     if not len(task_names) == len(completions) == len(specs):
         raise ValueError("task_names, completions and specs differ in length")
     out: list[float | None] = [None] * len(completions)
+    raised = [False] * len(completions)
     by_task: dict[str, list[int]] = {}
     for i, t in enumerate(task_names):
         by_task.setdefault(t, []).append(i)
     for t, idx in by_task.items():
-        module = get(t)
-        texts = [response_text(completions[i]) for i in idx]
-        if hasattr(module, "score_many") and len(idx) > 1:
-            scores = module.score_many(texts, [specs[i] for i in idx])
+        family = get(t)
+        texts = [response_text(completions[i], family.reads) for i in idx]
+        scores = None
+        if family.score_many is not None and len(idx) > 1:
+            try:
+                scores = [None if s is None else float(s)
+                          for s in family.score_many(texts, [specs[i] for i in idx])]
+            except Exception:   # score one by one, so only the culprit is invalid
+                scores = None
+        if scores is None:
+            for i, text in zip(idx, texts):
+                out[i], raised[i] = _safe_score(family, text, specs[i])
         else:
-            scores = [module.score(c, specs[i]) for c, i in zip(texts, idx)]
-        for i, s in zip(idx, scores):
-            out[i] = s
+            for i, s in zip(idx, scores):
+                out[i] = s
+    if errors is not None:
+        errors[:] = raised
     return out
+
+
+def parse_completion(task: str, completion: str, spec: dict):
+    """The family's parse of ``completion`` (what the completion log shows); None when it
+    cannot be parsed (or the parser raised)."""
+    family = get(task)
+    try:
+        return family.parse(response_text(completion, family.reads), spec)
+    except Exception:
+        return None
+
+
+def solved(task: str, score: float | None, spec: dict) -> bool:
+    """Whether ``score`` counts as solved for family ``task`` (success rate, pass@k)."""
+    try:
+        return bool(get(task).solved(score, spec))
+    except TunepipeError:
+        raise
+    except Exception:
+        return False
+
+
+def check_rows(rows: list[dict], where: str) -> None:
+    """Bad specs are bad input: every row of a known task with a spec must pass its
+    family's ``check_spec``; the first that does not is a one-line error naming the file,
+    the row and the field. Rows with ``spec: null`` (imported logs) are skipped."""
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or "task" not in row:
+            raise TunepipeError(f"{where}: row {i}: field 'task': missing")
+        family = get(row["task"])
+        spec = row.get("spec")
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            raise TunepipeError(f"{where}: row {i} ({row.get('id', '?')}): field 'spec': expected an object")
+        try:
+            family.check_spec(spec)
+        except ValueError as e:
+            raise TunepipeError(f"{where}: row {i} ({row.get('id', '?')}): {field_error('spec', e)}") from None

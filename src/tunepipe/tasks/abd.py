@@ -213,3 +213,41 @@ def _check_template(template) -> None:
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise TunepipeError(f"abd prompt_template: invalid str.format template ({type(e).__name__}: "
                             f"{e}); available fields: {{program}}, {{output}}") from None
+
+
+def check_spec(spec: dict) -> None:
+    """``ValueError("<field>: ...")`` unless ``spec`` is a usable ABD spec."""
+    for name in ("program", "expected_output"):
+        if not isinstance(spec.get(name), str):
+            raise ValueError(f"{name}: expected a string, got {type(spec.get(name)).__name__}")
+
+
+# ---------------------------------------------------------------- the task protocol
+
+from dataclasses import asdict  # noqa: E402
+
+from tunepipe.tasks.protocol import BuildRequest, Family  # noqa: E402
+
+
+def _build(n: int, rng: random.Random, cfg, req: BuildRequest) -> list[dict]:
+    return build(n, rng, **asdict(cfg), exclude=req.exclude)
+
+
+def to_service(row: dict) -> dict:
+    """The training service's ``env.abd``: ``{"program", "expected_output"}``."""
+    return {"program": row["spec"]["program"], "expected_output": row["spec"]["expected_output"]}
+
+
+def from_service(info) -> dict | None:
+    """A spec from the service's ``env.abd`` (None when it is not that shape)."""
+    if not isinstance(info, dict) or not isinstance(info.get("program"), str) \
+            or not isinstance(info.get("expected_output"), str):
+        return None
+    return {"program": info["program"], "expected_output": info["expected_output"], **DEFAULT_LIMITS}
+
+
+FAMILY = Family(
+    name=NAME, config=codecorpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
+    score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
+    to_service=to_service, from_service=from_service,
+)

@@ -29,6 +29,7 @@ import random
 import re
 import string
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from tunepipe import TunepipeError
 
@@ -1371,3 +1372,16 @@ def builtin_rows(seed: int = 0, size: int = BUILTIN_SIZE) -> list[dict]:
     if int(size) < 1:
         raise TunepipeError(f"corpus_size must be >= 1, got {size}")
     return [dict(row) for row in _builtin(int(seed), int(size))]
+
+
+@dataclass
+class CodeConfig:
+    """params ``collect.abd`` / ``collect.ded`` (one source in the rl-python schema)."""
+    source: str
+    corpus_size: int
+    corpus_seed: int
+    prompt_template: str
+    timeout_s: float
+    cpu_s: float
+    memory_mb: int
+    max_output_bytes: int

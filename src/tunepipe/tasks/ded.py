@@ -182,3 +182,28 @@ def source_key(row: dict) -> str:
 def generate(rng: random.Random, **params) -> dict:
     """One row (registry interface); see :func:`build`."""
     return build(1, rng, **params)[0]
+
+
+def check_spec(spec: dict) -> None:
+    """``ValueError("<field>: ...")`` unless ``spec`` is a usable DED spec."""
+    if "tests" not in spec and "verification_info" not in spec:
+        raise ValueError("tests: missing (or a raw verification_info)")
+    if tests_of(spec) is None:
+        raise ValueError("tests: expected a list of test cases")
+
+
+# ---------------------------------------------------------------- the task protocol
+
+from dataclasses import asdict  # noqa: E402
+
+from tunepipe.tasks.protocol import BuildRequest, Family  # noqa: E402
+
+
+def _build(n: int, rng: random.Random, cfg, req: BuildRequest) -> list[dict]:
+    return build(n, rng, **asdict(cfg), exclude=req.exclude)
+
+
+FAMILY = Family(
+    name=NAME, config=codecorpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
+    score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
+)

@@ -31,6 +31,7 @@ import math
 from pathlib import Path
 
 from tunepipe import TunepipeError, io, tasks
+from tunepipe.tasks.protocol import field_error
 
 
 def _get(rec: dict, *paths: str):
@@ -58,26 +59,20 @@ def _messages(prompt, where: str) -> list[dict]:
 
 
 def _task_and_spec(env, where: str) -> tuple[str, dict | None]:
-    """(task name, spec or None) from an env name or a training-service env dict."""
+    """(task name, spec or None) from an env name or a training-service env dict; the
+    family's ``from_service`` turns the env's value into a spec."""
     if isinstance(env, str) and env.strip():
         return env.strip().lower(), None
     if isinstance(env, dict):
         live = {k.lower(): v for k, v in env.items() if v not in (False, None)}
         if len(live) == 1:
             (name, info), = live.items()
-            if name == "sat" and isinstance(info, dict) and isinstance(info.get("cls"), list):
+            family = tasks.get(name) if name in tasks.REGISTRY else None
+            if family is not None and family.from_service is not None:
                 try:
-                    clauses = [[int(lit) for lit in c] for c in info["cls"]]
-                except (TypeError, ValueError):
-                    raise TunepipeError(f"{where}: field 'env.sat.cls': expected lists of ints") from None
-                n = max((abs(lit) for c in clauses for lit in c), default=0)
-                return "sat", {"n_vars": n, "clauses": clauses}
-            if name == "abd" and isinstance(info, dict) and isinstance(info.get("program"), str) \
-                    and isinstance(info.get("expected_output"), str):
-                from tunepipe.tasks.codecorpus import DEFAULT_LIMITS
-
-                return "abd", {"program": info["program"], "expected_output": info["expected_output"],
-                               **DEFAULT_LIMITS}
+                    return name, family.from_service(info)
+                except ValueError as e:
+                    raise TunepipeError(f"{where}: {field_error(f'env.{name}', e)}") from None
             return name, None
     raise TunepipeError(f"{where}: field 'env': expected an environment name or "
                         "{\"sat\": {...} | false, \"abd\": {...} | false}")

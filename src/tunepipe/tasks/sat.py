@@ -154,3 +154,65 @@ def score_partial(completion: str, spec: dict) -> float:
     if not clauses:
         return 1.0
     return sum(any(values.get(abs(l)) is (l > 0) for l in c) for c in clauses) / len(clauses)
+
+
+def check_spec(spec: dict) -> None:
+    """``ValueError("<field>: ...")`` unless ``spec`` is a usable SAT spec."""
+    clauses = spec.get("clauses")
+    if not isinstance(clauses, list):
+        raise ValueError(f"clauses: expected a list of clauses, got {type(clauses).__name__}")
+    for i, c in enumerate(clauses):
+        if not isinstance(c, list) or not all(isinstance(l, int) and not isinstance(l, bool) and l != 0 for l in c):
+            raise ValueError(f"clauses: clause {i} must be a list of non-zero ints, got {c!r}")
+    n = spec.get("n_vars")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+        raise ValueError(f"n_vars: expected a non-negative int, got {n!r}")
+
+
+# ---------------------------------------------------------------- the task protocol
+
+from dataclasses import asdict, dataclass  # noqa: E402
+
+from tunepipe.tasks.protocol import BuildRequest, Family  # noqa: E402
+
+
+@dataclass
+class Config:
+    """params ``collect.sat``."""
+    n_vars: list[int]
+    k: list[int]
+    ratio: float
+    answer: str
+    prompt_template: str
+
+
+def _build(n: int, rng: random.Random, cfg: Config, req: BuildRequest) -> list[dict]:
+    return build(n, rng, **asdict(cfg))
+
+
+def to_service(row: dict) -> dict:
+    """The training service's ``env.sat``: ``{"cls": clauses, "sol": {"1": true, ...}}``
+    (the reference answer, which must satisfy the clauses)."""
+    values = parse(row["answer"]) or {}
+    if not satisfies(values, row["spec"]["clauses"]):
+        raise ValueError("answer: the reference answer does not satisfy the clauses")
+    return {"cls": row["spec"]["clauses"], "sol": {str(v): values[v] for v in sorted(values)}}
+
+
+def from_service(info) -> dict | None:
+    """A spec from the service's ``env.sat`` (None when it is not that shape)."""
+    if not isinstance(info, dict) or not isinstance(info.get("cls"), list):
+        return None
+    try:
+        clauses = [[int(lit) for lit in c] for c in info["cls"]]
+    except (TypeError, ValueError):
+        raise ValueError("cls: expected lists of ints") from None
+    return {"n_vars": max((abs(lit) for c in clauses for lit in c), default=0), "clauses": clauses}
+
+
+FAMILY = Family(
+    name=NAME, config=Config, build=_build, parse=parse, score=score, check_spec=check_spec,
+    key=key, shaping={"partial": score_partial},
+    atoms=(r"¬?x\d+(?:=\w+)?",),   # a literal or an assignment is ONE token (FACTS.md: .23 vs .80)
+    to_service=to_service, from_service=from_service,
+)
