@@ -344,6 +344,6 @@ def test_hf_dataset_rows(monkeypatch):
 
 def test_registry_entry_points():
     for name, mod in (("abd", abd), ("ded", ded)):
-        assert tasks.get(name) is mod and mod.NAME == name
+        assert tasks.get(name) is mod.FAMILY and mod.NAME == name
         row = mod.generate(random.Random(0), **FAST)
         assert tasks.score_completion(name, row["answer"], row["spec"]) == 1.0

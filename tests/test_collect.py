@@ -146,12 +146,14 @@ def test_reward_verifies_code_rows_and_keeps_imports(tmp_path):
     log = imported.from_records(LOG, min_score=1.0, max_results=None, envs=None, where="log")
     rows = _harmony_rows(train + [{"id": f"imp{i}", **r} for i, r in enumerate(log)])
     io.write_jsonl(tmp_path / "h" / "train.jsonl", rows)
+    io.write_jsonl(tmp_path / "h" / "test.jsonl", [])
     stage("reward")(params=str(tmp_path / "params.yaml"), data=str(tmp_path / "h"), out=str(tmp_path / "r"))
     assert len(io.read_jsonl(tmp_path / "r" / "train.jsonl")) == len(rows)
     bad = [dict(r) for r in rows]
     i = next(i for i, r in enumerate(bad) if r["task"] == "ded")
     bad[i]["completion_text"] = harmony.render_completion("```python\nprint('wrong')\n```")
     io.write_jsonl(tmp_path / "h2" / "train.jsonl", bad)
+    io.write_jsonl(tmp_path / "h2" / "test.jsonl", [])
     with pytest.raises(TunepipeError, match=rf"train.jsonl:{i + 1}: reference answer of row {bad[i]['id']} scores 0.0"):
         stage("reward")(params=str(tmp_path / "params.yaml"), data=str(tmp_path / "h2"), out=str(tmp_path / "r2"))
     assert not (tmp_path / "r2").exists()

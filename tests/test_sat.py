@@ -99,7 +99,7 @@ def test_bad_generation_params_raise():
 
 
 def test_registry_and_harmony_completions():
-    assert tasks.get("sat") is sat
+    assert tasks.get("sat") is sat.FAMILY
     spec = {"n_vars": 1, "clauses": [[1]]}
     assert tasks.score_completion("sat", "<|channel|>final<|message|>x1=True<|return|>", spec) == 1.0
     assert tasks.score_completion("sat", "<|channel|>analysis<|message|>x1=True<|end|>", spec) == 1.0

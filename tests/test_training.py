@@ -21,7 +21,8 @@ def grpo_args(**kw):
     base = dict(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, learning_rate=1e-2,
                 lr_scheduler="constant", warmup_ratio=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
-                mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, logging_steps=1,
+                mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, invalid_penalty=0.0,
+                logging_steps=1,
                 save_steps=0, gradient_checkpointing=False, dtype="float32", use_vllm=False, vllm_mode="colocate",
                 tasks=None)
     base.update(kw)
@@ -103,7 +104,7 @@ def test_grpo_changes_weights_and_logs_completions(tiny_model, tmp_path, monkeyp
     assert res["steps"] == 2
     assert changed(weights(tiny_model / "base"), weights(out)) > 0
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "call,prompt,completion,reward" and len(lines) > 8
+    assert lines[0] == "call,task,prompt,completion,parsed,reward,invalid,error" and len(lines) > 8
 
 
 def test_reward_function_uses_the_task_scorer():

@@ -65,12 +65,12 @@ def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildReque
         if not loaded and tries > 20 * n + 100:
             raise TunepipeError(f"collect.{family.name}: cannot draw {n} distinct rows; enlarge the sizes")
         try:
-            batch = family.build(None if n is None else n - len(kept), rng, cfg, req)
+            batch = family.build(None if loaded else n - len(kept), rng, cfg, req)
         except (TypeError, ValueError) as e:
             raise TunepipeError(f"{req.where}: collect.{family.name}: {e}") from None
         for row in batch:
             k = family.key(row)
-            if k not in seen:
+            if k not in seen and (not loaded or n is None or len(kept) < n):
                 seen.add(k)
                 kept.append(row)
         if loaded:

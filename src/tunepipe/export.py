@@ -161,6 +161,8 @@ def model_card(*, base_model: str, source: str, eval_json: dict, params: dict, c
     import yaml
     from huggingface_hub import ModelCard, ModelCardData
 
+    from tunepipe.report import task_metrics_markdown
+
     safe = {k: v for k, v in params.items() if not k.startswith("__") and k not in _CARD_SKIP}
     data_md, hub_datasets = data_summary(params)
     hub_base = base_model if _is_hub_id(base_model) else None
@@ -182,6 +184,8 @@ Fine-tuned with tunepipe: SFT, then GRPO with verifiable task rewards (the valid
 
 ## Evaluation (held-out split, validator scoring, Jeffreys 80% intervals)
 {eval_table(eval_json)}
+
+{chr(10).join(task_metrics_markdown(eval_json)).replace("## ", "### ")}
 
 ## Export check
 Logits of this export (reloaded from disk) vs the source model on {check["prompts"]} held-out prompts:

@@ -584,6 +584,38 @@ def rows_from_sources(sources: list[dict], *, level: float, models: list[str] | 
 
 
 # ----------------------------------------------------------------------------- evaluate's outputs
+#: the keys every task's summary has (metrics.summarize + evaluation); others are a family's own
+SUMMARY_KEYS = {"n", "n_invalid", "accuracy", "mean", "std", "median", "success_rate", "successes", "ci_low",
+                "ci_high", "n_errors", "pass_at_k", "k"}
+
+
+def task_metrics_markdown(results: dict) -> list[str]:
+    """Tables of the numbers a task family adds (``Family.metrics``: decision's best-action
+    rate, regret, invalid rate), one per such task, and a line naming scorer errors."""
+    out: list[str] = []
+    tasks_seen = sorted({t for per in results.values() for t in per if t != "overall"})
+    for task in tasks_seen:
+        keys: list[str] = []
+        for per in results.values():
+            for mode_entry in per.get(task, {}).values():
+                keys += [k for k in mode_entry if k not in SUMMARY_KEYS and k not in keys]
+        if not keys:
+            continue
+        out += [f"## {task}: task metrics", "", "| model | mode | " + " | ".join(keys) + " |",
+                "|---|---|" + "---|" * len(keys)]
+        for model, per in results.items():
+            for mode, e in per.get(task, {}).items():
+                out.append(f"| {model} | {mode} | " + " | ".join(
+                    f"{e[k]:.3f}" if isinstance(e.get(k), float) else str(e.get(k, "—")) for k in keys) + " |")
+        out.append("")
+    errors = [(m, t, mode, e["n_errors"]) for m, per in results.items() for t, d in per.items() if t != "overall"
+              for mode, e in d.items() if e.get("n_errors")]
+    if errors:
+        out += ["> Scorer errors (counted as invalid, score 0): " + ", ".join(
+            f"{m}/{t}/{mode}: {n}" for m, t, mode, n in errors), ""]
+    return out
+
+
 def write_eval_outputs(out_dir: str | Path, results: dict, an: dict) -> None:
     """Everything `evaluate` writes besides the samples: ``eval.json`` (the per-model, per-task
     numbers), ``pareto.json`` (the headline), ``report.md``, ``eval.png`` and the DVC bar data
@@ -596,6 +628,6 @@ def write_eval_outputs(out_dir: str | Path, results: dict, an: dict) -> None:
     for mode in MODES:
         io.write_json(out / f"eval_bars_{mode}.json", bar_rows(an, mode))
     with io.atomic_file(out / "report.md") as tmp:
-        Path(tmp).write_text(markdown(an, "Evaluation report") + "\n")
+        Path(tmp).write_text("\n".join([markdown(an, "Evaluation report"), *task_metrics_markdown(results)]) + "\n")
     with io.atomic_file(out / "eval.png") as tmp:
         plot(an, tmp)

@@ -286,7 +286,8 @@ def is_loaded(cfg: Config) -> bool:
 
 
 def build(n: int | None, rng: random.Random, cfg: Config, req: BuildRequest) -> list[dict]:
-    """Generated: ``n`` problems from ``rng``. CSV: the rows of ``req.split`` (at most ``n``)."""
+    """Generated: ``n`` problems from ``rng``. CSV: every row of ``req.split`` (collect caps
+    them after removing rows the other split already holds)."""
     try:
         cfg.answer_template.format(action=0, q=0.0)
     except (KeyError, IndexError, ValueError) as e:
@@ -303,7 +304,6 @@ def build(n: int | None, rng: random.Random, cfg: Config, req: BuildRequest) -> 
                 if in_test(r["prompt"], cfg.test_fraction) == (req.split == "test")]
     if not rows and req.split == "train":
         raise TunepipeError(f"collect.decision.source: {cfg.source}: no train rows")
-    rows = rows if n is None else rows[:n]
     return [_row(r["prompt"], r["spec"], cfg) for r in rows]
 
 
