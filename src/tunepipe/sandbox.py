@@ -280,25 +280,60 @@ def shutdown() -> None:
 def interpreter(python: str | None = None) -> str:
     """The absolute path of interpreter ``python`` (None: ``sys.executable``), not resolved
     through symlinks (a venv's ``bin/python`` must stay the venv's). ValueError when there
-    is no such executable."""
+    is no such executable or it is not a CPython >= 3.9 (checked once per process)."""
     if python is None:
         return os.path.abspath(sys.executable)
     if not isinstance(python, str) or not python.strip():
         raise ValueError(f"python: expected an interpreter path or command, got {python!r}")
     found = _INTERPRETERS.get(python)
     if found is None:
-        found = _INTERPRETERS[python] = _find_interpreter(python)
+        try:
+            found = _find_interpreter(python)
+        except ValueError as e:
+            found = e
+        _INTERPRETERS[python] = found
+    if isinstance(found, ValueError):
+        raise ValueError(str(found))
     return found
 
 
 def _find_interpreter(python: str) -> str:
     import shutil
+    import subprocess
 
     path = os.path.expanduser(python.strip())
     found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
     if not found or os.path.isdir(found):
         raise ValueError(f"python: no executable interpreter {python!r}")
-    return os.path.abspath(found)
+    found = os.path.abspath(found)
+    want = b"tunepipe-cpython-ok\n"
+    probe = ("import sys; print('tunepipe-cpython-ok' if sys.implementation.name == 'cpython' "
+             "and sys.version_info >= (3, 9) else 'no')")
+    try:   # read a few bytes at most: the executable may be anything
+        p = subprocess.Popen([found, "-s", "-c", probe], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=dict(CLEAN_ENV), cwd="/", start_new_session=True)
+    except OSError as e:
+        raise ValueError(f"python: cannot run {python!r} ({e.strerror})") from None
+    out = b""
+    deadline = time.monotonic() + 30.0
+    try:
+        while len(out) < len(want) and time.monotonic() < deadline:
+            if not select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break
+            chunk = os.read(p.stdout.fileno(), len(want) - len(out))
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.stdout.close()
+        p.wait()
+    if out != want:
+        raise ValueError(f"python: {python!r} is not a CPython >= 3.9 interpreter")
+    return found
 
 
 def _zygote_key(python: str | None, hash_seed: int | None) -> tuple[str, int | None]:
