@@ -7,7 +7,8 @@
 ``run_many(jobs)`` runs a batch on all cores (one thread per worker drives one program at
 a time). Every program is treated as hostile. ``python -m tunepipe.sandbox`` prints what
 holds on this host (same as :func:`capabilities`); ``benchmarks/sandbox_throughput.py``
-measures programs per second against one ``subprocess.run([python, -c, code])`` at a time.
+measures programs per second against ``subprocess.run([python, -c, code])``, one at a time
+and on a thread pool with a thread per core.
 
 How it works, and why it is fast
 --------------------------------
