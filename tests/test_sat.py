@@ -146,7 +146,7 @@ def test_unusable_specs_score_none(spec):
     assert sat.score("x1=True", spec) is None and sat.score_partial("x1=True", spec) is None
 
 
-ODD = "²³¹٣٠۵߅१௩๓0123456789\x00\x01\x07\x1b\x7f\u200b\u2028\ufeff\r\n\t é€𝟘"
+ODD = "²³¹٣٠۵߅१௩๓0123456789\x00\x01\x07\x1b\x7f\u200b\u2028\ufeff\ud800\udcff\r\n\t é€𝟘"
 TOKENS = st.sampled_from(["x1=True", "x2=False", "x3=1", "x=", "=True", "x٣=True", "x²=True", "x𝟘=1",
                           "X1 = true", "x 2 = FALSE", "UNSAT", "<think>", "</think>", "x", "="])
 HUGE = st.integers(min_value=20, max_value=6000).map(lambda n: "x" + "9" * n + "=True")   # int() refuses

@@ -265,6 +265,15 @@ def test_rule8_abd_loop_count_that_is_no_int(first):
     assert abd.score_many([completion] * 3, [spec] * 3) == [expected] * 3
 
 
+def test_lone_surrogates_and_nul_bytes():
+    spec = abd_spec("s = input()\nprint(len(s))", "1\n")
+    assert abd.score(inp("\ud800"), spec) == 0.0     # stdin is invalid UTF-8: the program fails
+    assert abd.score(inp("\udcff"), spec) == 0.0
+    assert abd.score(inp("\x00"), spec) == 1.0
+    assert ded.score(py("print('\ud800')"), ded_spec(("", "x"))) == 0.0     # cannot be printed
+    assert ded.score(py("print(input())"), ded_spec(("\ud800", "\ud800"))) == 0.0
+
+
 def test_empty_response_scores_zero_without_running(monkeypatch):
     monkeypatch.setattr(sandbox, "run", lambda *a, **k: pytest.fail("must not run"))
     assert abd.score("  \n\t ", abd_spec("print(1)", "1\n")) == 0.0
@@ -274,7 +283,7 @@ def test_empty_response_scores_zero_without_running(monkeypatch):
 
 # ----------------------------------------------------------------- property tests
 
-ODD = "²³¹٣٠۵߅१௩๓0123456789\x00\x01\x07\x1b\x7f\u200b\u2028\ufeff\r\n\t é€𝟘"
+ODD = "²³¹٣٠۵߅१௩๓0123456789\x00\x01\x07\x1b\x7f\u200b\u2028\ufeff\ud800\udcff\r\n\t é€𝟘"
 TOKENS = st.sampled_from([
     "<INPUT>", "</INPUT>", "<input>", "</Input>", "<think>", "</think>", "<thinking>", "</thinking>",
     "```python\n", "```", "```py\n", "\n", "\r\n", "x1=True", "x2=False", "x3=1", "x=", "=True",

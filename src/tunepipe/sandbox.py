@@ -215,7 +215,10 @@ def run(code: str, stdin: str = "", *, timeout_s: float, memory_mb: int,
     key = _zygote_key(python, hash_seed)
     req = {"code": code, "timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
            "cpu_s": float(cpu_s if cpu_s is not None else timeout_s)}
-    stdin_b = stdin.encode("utf-8", "surrogateescape") if stdin else b""
+    try:
+        stdin_b = stdin.encode("utf-8", "surrogateescape") if stdin else b""
+    except UnicodeEncodeError:   # a lone surrogate outside U+DC80..U+DCFF: invalid UTF-8 as is
+        stdin_b = stdin.encode("utf-8", "surrogatepass")
     for attempt in range(3):
         zyg = _get_zygote(key)
         slot = _SLOTS.get()
