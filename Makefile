@@ -49,7 +49,7 @@ clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
 	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
 
-.PHONY: publish generate
+.PHONY: publish generate validator-python
 push: setup  ## write the S3 remote of params `remote:` into .dvc/config.local, then dvc push --run-cache
 	$(PY) -m tunepipe.remote push --params params.yaml
 
@@ -62,3 +62,15 @@ publish: setup  ## make publish [DATA=data/reward/train.jsonl] [ARGS="--dry-run 
 generate: setup  ## make generate PROMPTS=prompts.txt [MODEL=models/export] [OUT=data/generate/completions.jsonl]
 	$(PY) stages/generate.py --params params.yaml --model $(or $(MODEL),models/export) \
 	  --prompts $(or $(PROMPTS),prompts.txt) --out $(or $(OUT),data/generate/completions.jsonl)
+
+PY312 ?= python3.12
+VALIDATOR_VENV ?= .venv-validator
+validator-python:  ## optional: $(VALIDATOR_VENV) = CPython 3.12 + numpy + pandas, the interpreter the validators run ABD/DED programs with; skipped without python3.12 (PY312=/path/to/python3.12 to choose one)
+	@if ! "$(PY312)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
+	  echo "validator-python: no working CPython 3.12 as '$(PY312)'; skipped (set PY312=/path/to/python3.12)"; \
+	else \
+	  "$(PY312)" -m venv $(VALIDATOR_VENV) && echo '*' > $(VALIDATOR_VENV)/.gitignore && \
+	  $(VALIDATOR_VENV)/bin/pip install -q $$(grep -E '^(numpy|pandas)==' requirements.lock) && \
+	  echo "validator-python: $(abspath $(VALIDATOR_VENV))/bin/python; use it with" && \
+	  echo "  dvc exp run -S collect.abd.python=$(abspath $(VALIDATOR_VENV))/bin/python -S collect.ded.python=$(abspath $(VALIDATOR_VENV))/bin/python"; \
+	fi

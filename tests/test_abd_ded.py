@@ -162,16 +162,35 @@ def test_abd_build_rows():
         abd.build(50, random.Random(0), corpus_size=10)
 
 
-def test_abd_expected_output_falls_back_to_row(tmp_path):
+WORDS = ", ".join(repr(w) for w in ("apple pear plum fig kiwi lime date melon grape cherry lemon "
+                                     "mango peach berry nut oak pine elm ash yew").split())
+
+
+def test_abd_build_keeps_only_rows_its_reference_solves(tmp_path):
+    """The expected output is the program's own (not a stale ``output``); rows whose
+    expected output falls back to the row's ``output`` (the program fails on its input)
+    can never be solved and are skipped; solve_case programs are kept (validators' rule);
+    a program printing a set of strings depends on the hash seed: kept only when the
+    seed is pinned."""
     rows = [
         {"program": "print(int(input()) + 1)", "inputs": "41", "output": "stale"},  # runs
         {"program": "import sys\nsys.exit('broken')", "inputs": "", "output": "from row\n"},
         {"program": "pass", "inputs": "", "output": ""},                           # unusable
+        {"program": "def solve_case(n):\n    return n * 3\nprint(solve_case(int(input())))",
+         "inputs": "5", "output": "15\n"},
+        {"program": f"print(list({{{WORDS}}}))", "inputs": "", "output": "?"},  # hash order
     ]
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     built = abd.build(2, random.Random(0), source=str(path), **FAST)
-    assert sorted(r["spec"]["expected_output"] for r in built) == ["42\n", "from row\n"]
+    assert sorted(r["spec"]["expected_output"] for r in built) == ["15\n", "42\n"]
+    assert all(r["spec"]["hash_seed"] is None and r["spec"]["python"] is None for r in built)
+    with pytest.raises(TunepipeError, match="only 2 usable rows"):
+        abd.build(3, random.Random(0), source=str(path), **FAST)
+    pinned = abd.build(3, random.Random(0), source=str(path), hash_seed=7, **FAST)
+    assert {r["spec"]["hash_seed"] for r in pinned} == {7}
+    assert any(r["spec"]["expected_output"].startswith("['") for r in pinned)
+    assert abd.score_many([r["answer"] for r in pinned], [r["spec"] for r in pinned]) == [1.0] * 3
 
 
 # ------------------------------------------------------------------------------- DED

@@ -335,3 +335,66 @@ def test_capabilities_report(caps):
         assert key in caps
     if caps["root"] and caps["pid_namespace"]:   # this project's Linux boxes
         assert caps["setuid"] and caps["network"] == "namespace"
+
+
+# ------------------------------------------------- the interpreter, as the validators'
+
+
+def test_site_packages_and_script_dir():
+    """Programs see the interpreter's site-packages (the validators' image has numpy and
+    pandas) and, like ``python main.py``, their own directory first on sys.path."""
+    res = sandbox.run("import sys, os\nopen('helper.py', 'w').write('X = 7')\nimport helper\n"
+                      "print(helper.X, sys.path[0] == os.getcwd())\n"
+                      "import importlib.util\nprint(importlib.util.find_spec('numpy') is not None)",
+                      "", **LIM)
+    assert res.stdout.split("\n")[0] == "7 True", res
+    numpy_here = subprocess.run([sys.executable, "-c", "import numpy"], capture_output=True).returncode == 0
+    assert res.stdout.split("\n")[1] == str(numpy_here)
+
+
+def test_interpreter_param():
+    with pytest.raises(ValueError, match="^python: no executable interpreter"):
+        sandbox.run("print(1)", "", **LIM, python="/no/such/python")
+    with pytest.raises(ValueError, match="^python: .* is not a CPython"):
+        sandbox.run("print(1)", "", **LIM, python="/bin/sh")
+    assert sandbox.interpreter() == os.path.abspath(sys.executable)
+    other = next((p for p in (str(REPO / ".venv-validator/bin/python"), "/usr/bin/python3")
+                  if os.path.exists(p) and os.path.realpath(p) != os.path.realpath(sys.executable)), None)
+    if other is None:
+        pytest.skip("no second interpreter here")
+    want = subprocess.run([other, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+    res = sandbox.run("import sys\nprint(sys.version)", "", **LIM, python=other)
+    assert res.stdout == want and sandbox.capabilities(python=other)["python"] == other
+    _assert_clean(sandbox.capabilities(python=other))
+
+
+def test_hash_seed():
+    code = "print(hash('abc'), list({'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}))"
+    pinned = [sandbox.run(code, "", **LIM, hash_seed=s).stdout for s in (0, 0, 1)]
+    want = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"}).stdout
+    assert pinned[0] == pinned[1] == want != pinned[2]
+    assert sandbox.run(code, "", **LIM).stdout not in pinned   # randomised (per zygote)
+    assert sandbox.run("import os\nprint('PYTHONHASHSEED' in os.environ)", "", **LIM).stdout == "False\n"
+    with pytest.raises(ValueError, match="^hash_seed: "):
+        sandbox.run("print(1)", "", **LIM, hash_seed=-1)
+
+
+def test_raw_output_and_truncation_flags():
+    res = sandbox.run("import sys\nsys.stdout.buffer.write(b'\\xffok\\r\\n')", "", **LIM)
+    assert (res.raw_stdout, res.stdout) == (b"\xffok\r\n", "\ufffdok\r\n")
+    assert not res.stdout_truncated and not res.stderr_truncated
+    for fd in (1, 2):
+        res = sandbox.run(f"import os\nos.write({fd}, b'x' * 5000)", "", **LIM, max_output_bytes=3000)
+        assert res.killed_reason == "output"
+        assert (res.stdout_truncated, res.stderr_truncated) == (fd == 1, fd == 2)
+        assert len(res.raw_stdout if fd == 1 else res.raw_stderr) == 3000
+
+
+def test_py312_syntax_warning_on_older_interpreters():
+    """CPython 3.12 prints a SyntaxWarning for an invalid escape sequence; older versions
+    hide a DeprecationWarning. The sandbox shows what 3.12 shows."""
+    res = sandbox.run("x = '\\d'\nprint(x)", "", **LIM)
+    assert res.stdout == "\\d\n"
+    assert res.stderr == "main.py:1: SyntaxWarning: invalid escape sequence '\\d'\n  x = '\\d'\n"
+    assert sandbox.run("x = r'\\d'\ny = 1 is 1", "", **LIM).stderr.count("SyntaxWarning") == 1

@@ -1,7 +1,9 @@
-"""SAT: generation as the validators do it, and their parse/score rules, table-style."""
+"""SAT: generation as the validators do it, and their parse/score rules, table-style; check_spec;
+scorers that never raise."""
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tunepipe import tasks
 from tunepipe.tasks import sat
@@ -105,3 +107,67 @@ def test_registry_and_harmony_completions():
     assert tasks.score_completion("sat", "<|channel|>analysis<|message|>x1=True<|end|>", spec) == 1.0
     with pytest.raises(Exception, match="unknown task 'nope'"):
         tasks.get("nope")
+
+
+# ------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("spec, error", [
+    ({"n_vars": 3, "clauses": [[1, -2], [3]]}, None),
+    ({"n_vars": 0, "clauses": []}, None),
+    ({"clauses": [[1]]}, "n_vars: missing"),
+    ({"n_vars": 3}, "clauses: missing"),
+    ({"n_vars": 3, "clauses": [[1, "x"]]}, "clauses: expected a list of lists of non-zero ints, got 'x' in clause 0"),
+    ({"n_vars": 3, "clauses": [[1], [0]]}, "clauses: expected a list of lists of non-zero ints, got 0 in clause 1"),
+    ({"n_vars": 3, "clauses": [[True]]}, "clauses: expected a list of lists of non-zero ints, got True in clause 0"),
+    ({"n_vars": 3, "clauses": [[1.0]]}, "clauses: expected a list of lists of non-zero ints, got 1.0 in clause 0"),
+    ({"n_vars": 3, "clauses": [[1], 2]}, "clauses: expected a list of lists of non-zero ints, got int as clause 1"),
+    ({"n_vars": 3, "clauses": "(x1 ∨ x2)"}, "clauses: expected a list of lists of non-zero ints, got str"),
+    ({"n_vars": 3, "clauses": [[1], []]}, "clauses: clause 1 is empty"),
+    ({"n_vars": 3, "clauses": [[4]]}, "clauses: literal 4 in clause 0 is outside x1..x3"),
+    ({"n_vars": "3", "clauses": [[1]]}, "n_vars: expected a non-negative int, got '3'"),
+    ({"n_vars": True, "clauses": [[1]]}, "n_vars: expected a non-negative int"),
+    ({"n_vars": -1, "clauses": []}, "n_vars: expected a non-negative int"),
+    ([[1, 2]], "spec: expected an object, got list"),
+])
+def test_sat_check_spec(spec, error):
+    if error is None:
+        assert sat.check_spec(spec) is None
+    else:
+        with pytest.raises(ValueError) as e:
+            sat.check_spec(spec)
+        assert str(e.value).startswith(error), str(e.value)
+
+
+
+@pytest.mark.parametrize("spec", [None, "x", {}, {"n_vars": 3}, {"clauses": "x"}, {"clauses": [["x"]]},
+                                  {"clauses": [1, 2]}, {"clauses": [[1.5]]}])
+def test_unusable_specs_score_none(spec):
+    assert sat.score("x1=True", spec) is None and sat.score_partial("x1=True", spec) is None
+
+
+ODD = "²³¹٣٠۵߅१௩๓0123456789\x00\x01\x07\x1b\x7f\u200b\u2028\ufeff\ud800\udcff\r\n\t é€𝟘"
+TOKENS = st.sampled_from(["x1=True", "x2=False", "x3=1", "x=", "=True", "x٣=True", "x²=True", "x𝟘=1",
+                          "X1 = true", "x 2 = FALSE", "UNSAT", "<think>", "</think>", "x", "="])
+HUGE = st.integers(min_value=20, max_value=6000).map(lambda n: "x" + "9" * n + "=True")   # int() refuses
+TEXT = st.lists(st.one_of(TOKENS, HUGE, st.text(alphabet=ODD, max_size=8), st.text(max_size=8)),
+                max_size=14).map("".join)
+NOT_TEXT = st.one_of(st.none(), st.integers(), st.binary(max_size=8), st.lists(st.text(max_size=3), max_size=3))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(TEXT, NOT_TEXT))
+def test_sat_never_raises(text):
+    parsed = sat.parse(text, SPEC)
+    assert parsed is None or all(isinstance(k, int) and isinstance(v, bool) for k, v in parsed.items())
+    assert sat.score(text, SPEC) in (0.0, 1.0)
+    assert 0.0 <= sat.score_partial(text, SPEC) <= 1.0
+
+
+
+def test_unicode_digits_and_huge_numbers():
+    assert sat.parse("x٣=True") == {3: True}              # \\d matches other decimal digits
+    assert sat.parse("x²=True") is None                  # ² is no decimal digit
+    huge = "x" + "9" * 5000 + "=True"                    # more digits than int() converts
+    assert sat.parse("x1=True " + huge) is None and sat.score("x1=True, x2=True, x3=True " + huge, SPEC) == 0.0
+    assert sat.score_partial("x1=True, x2=True, x3=True " + huge, SPEC) == 1.0

@@ -7,13 +7,15 @@
 ``run_many(jobs)`` runs a batch on all cores (one thread per worker drives one program at
 a time). Every program is treated as hostile. ``python -m tunepipe.sandbox`` prints what
 holds on this host (same as :func:`capabilities`); ``benchmarks/sandbox_throughput.py``
-measures programs per second against one ``subprocess.run([python, -c, code])`` at a time.
+measures programs per second against ``subprocess.run([python, -c, code])``, one at a time
+and on a thread pool with a thread per core.
 
 How it works, and why it is fast
 --------------------------------
 Starting an interpreter costs 20-40 ms; forking one that is already running costs ~1 ms.
-So the first call starts a *zygote*: this file run as a script (``python -S -s
-sandbox.py --zygote``) with a stripped environment. It enters a new network namespace and
+So the first call starts a *zygote*: this file run as a script (``python -s sandbox.py
+--zygote``, by the interpreter that will run the programs: one zygote per interpreter and
+hash seed) with a stripped environment. It enters a new network namespace and
 a private mount namespace in which the caller's working directory (the repository),
 its home, /root and /home are covered by empty read-only tmpfs (the interpreter's own
 directories are bound back read-only) and every other mount is made read-only; it imports
@@ -86,9 +88,22 @@ are forks of the zygote, so one could find earlier programs' source or stdin in 
 memory (expected outputs and tests never reach the zygote). Each zygote uses its own uid
 range (``uid_range``).
 
-Differences from ``python main.py``: ``-S -s`` (stdlib only, no site-packages;
-``exit``/``quit`` are provided), ``PYTHONHASHSEED=0`` (deterministic), ``sys.argv ==
-['main.py']``. The program is pid 1 of its namespace (``os.getppid() == 0``), so a signal
+Which interpreter, and differences from ``python main.py``
+--------------------------------------------------------
+``run(..., python=...)`` picks the interpreter (default: this process's, e.g. the venv's);
+its site-packages are importable (numpy, pandas where installed), the user site is not
+(``-s``). ``hash_seed=None`` leaves hash randomisation on: each zygote draws its own
+secret at start, like every interpreter the Affine validators start; an int pins
+``PYTHONHASHSEED``. Runs forked from one zygote share its secret (a fresh secret per run
+would need a fresh interpreter per run, the start-up this design avoids): two runs of a
+program whose output follows the order of a set of strings agree within one process (and
+one interpreter and seed), and differ across processes, as they would between two
+validator runs. ``sys.argv == ['main.py']``, ``sys.path[0]`` is the work dir. On an
+interpreter older than 3.12 the compile-time warning for an invalid escape sequence
+(``'\\d'``) is printed as 3.12's SyntaxWarning (older versions hide a DeprecationWarning).
+Output streams are capped (see :func:`run`); :class:`Result` has the raw bytes, for
+callers that decode them as the validators do (:mod:`tunepipe.tasks.codecorpus`).
+The program is pid 1 of its namespace (``os.getppid() == 0``), so a signal
 it sends itself, or a timer signal (``signal.alarm``) it has no handler for, is ignored
 instead of killing it; faults (SIGSEGV...) and the limits' SIGKILL are not.
 """
@@ -103,7 +118,7 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Result", "SandboxError", "run", "run_many", "capabilities", "shutdown"]
 
@@ -115,14 +130,18 @@ TMPFS_MB = 64           # the run's private /tmp (other world-writable dirs get 
 CGROUP_SLACK_MB = 128   # memory cgroup limit of a run = memory_mb + this
 ZYGOTE_START_TIMEOUT_S = 60.0
 
-#: The only environment a sandboxed program sees.
+#: The only environment a sandboxed program sees (plus ``PYTHONHASHSEED`` when a run pins
+#: ``hash_seed``). One BLAS/OpenMP thread: a numpy program must not fail on the per-run
+#: process limit because its BLAS starts a thread per core of a big machine.
 CLEAN_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
-    "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
     "HOME": "/tmp",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
 }
 
 #: Imported by the zygote before forking, so programs get them for free.
@@ -154,12 +173,16 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class Result:
-    stdout: str
+    stdout: str                # decoded as UTF-8, invalid bytes replaced (see raw_stdout)
     stderr: str
     returncode: int | None     # exit code, or -signal when killed (subprocess convention)
     timed_out: bool
     killed_reason: str | None  # None | "timeout" | "cpu" | "memory" | "output" | "signal"
     wall_s: float
+    raw_stdout: bytes = field(default=b"", repr=False)   # the bytes, up to the cap
+    raw_stderr: bytes = field(default=b"", repr=False)
+    stdout_truncated: bool = False   # the stream went past max_output_bytes (then killed)
+    stderr_truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -170,23 +193,34 @@ class Result:
 
 
 def run(code: str, stdin: str = "", *, timeout_s: float, memory_mb: int,
-        cpu_s: float | None = None, max_output_bytes: int = 1_000_000) -> Result:
+        cpu_s: float | None = None, max_output_bytes: int = 1_000_000,
+        python: str | None = None, hash_seed: int | None = None) -> Result:
     """Run ``code`` as a Python 3 program fed ``stdin``. Never raises for anything the
-    program does; raises :class:`SandboxError` only when the sandbox cannot work.
+    program does; raises :class:`SandboxError` only when the sandbox cannot work (and
+    ValueError for invalid arguments).
 
     ``timeout_s``: wall clock. ``cpu_s``: CPU seconds per process (default ``timeout_s``).
     ``memory_mb``: address space per process (and, with a memory cgroup, resident memory
     of the whole run). stdout and stderr are each capped at ``max_output_bytes``; the
-    program is killed (``killed_reason="output"``) when one overflows."""
+    program is killed (``killed_reason="output"``, ``stdout_truncated`` /
+    ``stderr_truncated``) when one overflows, and what came before the cap is kept.
+    ``python``: the interpreter (a path, or a command on PATH; CPython >= 3.9; default
+    this process's ``sys.executable``), with its site-packages. ``hash_seed``: None =
+    hash randomisation on (each zygote, one per process, interpreter and seed, draws its
+    own secret at start; runs forked from it share it); an int pins ``PYTHONHASHSEED``."""
     if timeout_s <= 0 or memory_mb <= 0:
         raise ValueError("timeout_s and memory_mb must be positive")
     if os.name != "posix" or not hasattr(socket, "send_fds"):
         raise SandboxError(f"the sandbox needs Linux or macOS (fork, SCM_RIGHTS), not {sys.platform}")
+    key = _zygote_key(python, hash_seed)
     req = {"code": code, "timeout_s": float(timeout_s), "memory_mb": int(memory_mb),
            "cpu_s": float(cpu_s if cpu_s is not None else timeout_s)}
-    stdin_b = stdin.encode("utf-8", "surrogateescape") if stdin else b""
+    try:
+        stdin_b = stdin.encode("utf-8", "surrogateescape") if stdin else b""
+    except UnicodeEncodeError:   # a lone surrogate outside U+DC80..U+DCFF: invalid UTF-8 as is
+        stdin_b = stdin.encode("utf-8", "surrogatepass")
     for attempt in range(3):
-        zyg = _get_zygote()
+        zyg = _get_zygote(key)
         slot = _SLOTS.get()
         leak = False
         try:
@@ -224,7 +258,7 @@ def cores() -> int:
 
 
 def configure(*, namespaces: bool = True) -> None:
-    """Choose the isolation of the next zygote (restarts a running one).
+    """Choose the isolation of the next zygotes (stops running ones).
 
     ``namespaces=False`` forces the portable fallback (no pid/mount/network namespaces:
     what macOS, or a Linux host without namespaces, gets), to test that path on Linux."""
@@ -232,18 +266,86 @@ def configure(*, namespaces: bool = True) -> None:
     _CONFIG["namespaces"] = bool(namespaces)
 
 
-def capabilities() -> dict:
-    """Which protections hold on this host (starts the zygote if needed)."""
-    return dict(_get_zygote().caps)
+def capabilities(*, python: str | None = None, hash_seed: int | None = None) -> dict:
+    """Which protections hold on this host (starts the zygote of ``python``/``hash_seed``
+    if needed), and which interpreter runs the programs (``python``, ``python_version``)."""
+    return dict(_get_zygote(_zygote_key(python, hash_seed)).caps)
 
 
 def shutdown() -> None:
-    """Stop the zygote and its slot runners (also happens when this process exits)."""
-    global _ZYGOTE
+    """Stop the zygotes and their slot runners (also happens when this process exits)."""
     with _ZLOCK:
-        if _ZYGOTE is not None and _ZYGOTE.owner == os.getpid():
-            _ZYGOTE.close()
-        _ZYGOTE = None
+        for z in list(_ZYGOTES.values()):
+            if z.owner == os.getpid():
+                z.close()
+        _ZYGOTES.clear()
+
+
+def interpreter(python: str | None = None) -> str:
+    """The absolute path of interpreter ``python`` (None: ``sys.executable``), not resolved
+    through symlinks (a venv's ``bin/python`` must stay the venv's). ValueError when there
+    is no such executable or it is not a CPython >= 3.9 (checked once per process)."""
+    if python is None:
+        return os.path.abspath(sys.executable)
+    if not isinstance(python, str) or not python.strip():
+        raise ValueError(f"python: expected an interpreter path or command, got {python!r}")
+    found = _INTERPRETERS.get(python)
+    if found is None:
+        try:
+            found = _find_interpreter(python)
+        except ValueError as e:
+            found = e
+        _INTERPRETERS[python] = found
+    if isinstance(found, ValueError):
+        raise ValueError(str(found))
+    return found
+
+
+def _find_interpreter(python: str) -> str:
+    import shutil
+    import subprocess
+
+    path = os.path.expanduser(python.strip())
+    found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
+    if not found or os.path.isdir(found):
+        raise ValueError(f"python: no executable interpreter {python!r}")
+    found = os.path.abspath(found)
+    want = b"tunepipe-cpython-ok\n"
+    probe = ("import sys; print('tunepipe-cpython-ok' if sys.implementation.name == 'cpython' "
+             "and sys.version_info >= (3, 9) else 'no')")
+    try:   # read a few bytes at most: the executable may be anything
+        p = subprocess.Popen([found, "-s", "-c", probe], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=dict(CLEAN_ENV), cwd="/", start_new_session=True)
+    except OSError as e:
+        raise ValueError(f"python: cannot run {python!r} ({e.strerror})") from None
+    out = b""
+    deadline = time.monotonic() + 30.0
+    try:
+        while len(out) < len(want) and time.monotonic() < deadline:
+            if not select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break
+            chunk = os.read(p.stdout.fileno(), len(want) - len(out))
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.stdout.close()
+        p.wait()
+    if out != want:
+        raise ValueError(f"python: {python!r} is not a CPython >= 3.9 interpreter")
+    return found
+
+
+def _zygote_key(python: str | None, hash_seed: int | None) -> tuple[str, int | None]:
+    if hash_seed is not None:
+        if isinstance(hash_seed, bool) or not isinstance(hash_seed, int) \
+                or not 0 <= hash_seed <= 4294967295:
+            raise ValueError(f"hash_seed: expected null or an int in [0, 4294967295], got {hash_seed!r}")
+    return interpreter(python), hash_seed
 
 
 class _Gone(Exception):
@@ -271,11 +373,12 @@ class _Slots:
 _SLOTS = _Slots(MAX_SLOTS)
 _CONFIG = {"namespaces": True}
 _ZLOCK = threading.Lock()
-_ZYGOTE: "_Zygote | None" = None
+_ZYGOTES: "dict[tuple[str, int | None], _Zygote]" = {}   # (interpreter, hash_seed) -> zygote
+_INTERPRETERS: dict = {}   # python argument -> absolute path (lookups are not free)
 
 
 class _Zygote:
-    def __init__(self):
+    def __init__(self, python: str, hash_seed: int | None):
         import subprocess
 
         self.owner = os.getpid()
@@ -287,12 +390,16 @@ class _Zygote:
         except OSError:   # deleted working directory
             cwd = ""
         private = [d for d in (cwd, os.path.expanduser("~")) if d and d != "~"]
-        cmd = [sys.executable, "-S", "-s", os.path.abspath(__file__), "--zygote",
+        # site-packages on (programs may import numpy...), user site off (homes are hidden)
+        cmd = [python, "-s", os.path.abspath(__file__), "--zygote",
                str(child.fileno()), json.dumps({"namespaces": _CONFIG["namespaces"],
                                                 "private_dirs": private})]
+        env = dict(CLEAN_ENV)
+        if hash_seed is not None:
+            env["PYTHONHASHSEED"] = str(hash_seed)
         try:
             self.proc = subprocess.Popen(
-                cmd, pass_fds=(child.fileno(),), env=dict(CLEAN_ENV), cwd="/",
+                cmd, pass_fds=(child.fileno(),), env=env, cwd="/",
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
         finally:
             child.close()
@@ -301,8 +408,10 @@ class _Zygote:
         line = _recv_line(parent, ZYGOTE_START_TIMEOUT_S)
         if not line:
             self.close()
-            raise SandboxError(f"the sandbox zygote failed to start: {' '.join(cmd[:4])}")
+            raise SandboxError(f"the sandbox zygote failed to start: {' '.join(cmd[:4])} "
+                               "(CPython >= 3.9 on Linux or macOS is needed)")
         self.caps = json.loads(line)
+        self.caps["hash_seed"] = hash_seed
 
     def slot_sock(self, slot: int) -> socket.socket:
         """The socket of slot ``slot``'s runner, forking one on first use."""
@@ -367,25 +476,25 @@ def _send_msg(sock: socket.socket, body: bytes, fds: list[int]) -> None:
     sock.sendall(body)
 
 
-def _get_zygote() -> _Zygote:
-    global _ZYGOTE
-    z = _ZYGOTE
+def _get_zygote(key: tuple[str, int | None]) -> _Zygote:
+    z = _ZYGOTES.get(key)
     if z is not None and z.alive and z.owner == os.getpid():
         return z
     with _ZLOCK:
-        z = _ZYGOTE
+        z = _ZYGOTES.get(key)
         if z is None or not z.alive or z.owner != os.getpid():
             if z is not None and z.owner == os.getpid():
                 z.close()
-            # after os.fork() the child starts its own zygote and never uses the parent's
-            _ZYGOTE = z = _Zygote()
+            if any(o.owner != os.getpid() for o in _ZYGOTES.values()):
+                _ZYGOTES.clear()   # after os.fork() the child never uses the parent's zygotes
+            _ZYGOTES[key] = z = _Zygote(*key)
     return z
 
 
 def _atexit_close() -> None:
-    z = _ZYGOTE
-    if z is not None and z.owner == os.getpid():
-        z.close()
+    for z in list(_ZYGOTES.values()):
+        if z.owner == os.getpid():
+            z.close()
 
 
 def _run_once(zyg: _Zygote, slot: int, req: dict, stdin_b: bytes, cap: int):
@@ -411,6 +520,7 @@ def _run_once(zyg: _Zygote, slot: int, req: dict, stdin_b: bytes, cap: int):
 
     bufs = {out_r: bytearray(), err_r: bytearray(), st_r: bytearray()}
     overflow = False
+    truncated = set()
     poller = select.poll()
     for fd in bufs:
         poller.register(fd, select.POLLIN)
@@ -458,6 +568,7 @@ def _run_once(zyg: _Zygote, slot: int, req: dict, stdin_b: bytes, cap: int):
                     buf += chunk
                 else:
                     buf += chunk[:max(room, 0)]
+                    truncated.add(fd)
                     if not overflow:
                         overflow = True
                         _send_kill(kill_w, b"o")
@@ -466,11 +577,13 @@ def _run_once(zyg: _Zygote, slot: int, req: dict, stdin_b: bytes, cap: int):
             if fd >= 0:
                 os.close(fd)
     wall = time.monotonic() - t0
-    out = bytes(bufs[out_r]).decode("utf-8", "replace")
-    err = bytes(bufs[err_r]).decode("utf-8", "replace")
+    raw = dict(raw_stdout=bytes(bufs[out_r]), raw_stderr=bytes(bufs[err_r]),
+               stdout_truncated=out_r in truncated, stderr_truncated=err_r in truncated)
+    out = raw["raw_stdout"].decode("utf-8", "replace")
+    err = raw["raw_stderr"].decode("utf-8", "replace")
     if given_up:
         zyg.drop_slot(slot)
-        return Result(out, err, -signal.SIGKILL, True, "timeout", wall), True
+        return Result(out, err, -signal.SIGKILL, True, "timeout", wall, **raw), True
     line = bytes(bufs[st_r]).split(b"\n", 1)[0]
     if not line:   # the slot runner died mid-run
         zyg.drop_slot(slot)
@@ -479,7 +592,7 @@ def _run_once(zyg: _Zygote, slot: int, req: dict, stdin_b: bytes, cap: int):
     if st.get("error"):
         zyg.drop_slot(slot)
         raise SandboxError(f"sandbox runner failed: {st['error']}")
-    return _result(st, out, err, wall, req, overflow), False
+    return _result(st, out, err, wall, req, overflow, raw), False
 
 
 def _send_kill(fd: int, why: bytes) -> None:
@@ -489,7 +602,8 @@ def _send_kill(fd: int, why: bytes) -> None:
         pass
 
 
-def _result(st: dict, out: str, err: str, wall: float, req: dict, overflow: bool) -> Result:
+def _result(st: dict, out: str, err: str, wall: float, req: dict, overflow: bool,
+            raw: dict) -> Result:
     status = st.get("status")
     sig = 0
     if status is None or status < 0:   # killed before it could report
@@ -511,7 +625,7 @@ def _result(st: dict, out: str, err: str, wall: float, req: dict, overflow: bool
             reason = "signal"
         elif rc != 0 and _last_line(err).startswith("MemoryError"):
             reason = "memory"
-    return Result(out, err, rc, reason == "timeout", reason, wall)
+    return Result(out, err, rc, reason == "timeout", reason, wall, **raw)
 
 
 def _last_line(text: str) -> str:
@@ -520,8 +634,8 @@ def _last_line(text: str) -> str:
 
 
 # =========================================================================== zygote side
-# Everything below runs in the zygote (python -S -s sandbox.py --zygote) and its forks:
-# stdlib only, single-threaded.
+# Everything below runs in the zygote (python -s sandbox.py --zygote, any CPython >= 3.9)
+# and its forks: stdlib only, single-threaded.
 
 _libc = None
 
@@ -664,6 +778,9 @@ class _Features:
             "writable_dirs": list(self.writable_dirs),
             "killing": ("pid-namespace" if self.runns else
                         "kill(-1) as the slot uid" if self.setuid else "subreaper sweep"),
+            "python": sys.executable,
+            "python_version": "%d.%d.%d" % sys.version_info[:3],
+            "site_packages": [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))],
         }
 
 
@@ -701,10 +818,16 @@ def _hide_private_dirs(root: bool, private: list[str]) -> list[str]:
 
     exe_dir = os.path.dirname(os.path.abspath(sys.executable))
     venv = os.path.dirname(exe_dir)   # a venv's root (pyvenv.cfg): sys.executable must start
-    need = sorted({os.path.realpath(p) for p in
-                   (sys.base_prefix, sys.prefix, exe_dir, os.path.dirname(os.path.realpath(sys.executable)),
-                    venv if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else None,
-                    *sys.path) if p and os.path.isdir(p)})
+    under = lambda p, q: p == q or p.startswith(q.rstrip("/") + "/")  # noqa: E731
+    roots = {os.path.realpath(p) for p in
+             (sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix, exe_dir,
+              os.path.dirname(os.path.realpath(sys.executable)),
+              venv if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else None)
+             if p and os.path.isdir(p)}
+    # sys.path entries inside the interpreter's trees (stdlib, site-packages); not what a
+    # .pth file adds from elsewhere (an editable install's src/ in the repository stays hidden)
+    need = sorted(roots | {q for q in (os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
+                           if any(under(q, r) for r in roots)})
     blockers = set()
     for d in ("/root", "/home", *private):
         d = os.path.realpath(d)
@@ -719,7 +842,6 @@ def _hide_private_dirs(root: bool, private: list[str]) -> list[str]:
                         blockers.add(cur)
                     break
                 cur = os.path.join(cur, part)
-    under = lambda p, q: p == q or p.startswith(q.rstrip("/") + "/")  # noqa: E731
     # never one inside the interpreter's directories (they are bound back into the
     # covered ones instead); the outermost only
     blockers = {b for b in blockers if not any(under(b, n) for n in need)}
@@ -1344,6 +1466,7 @@ def _exec_user(req, in_r, out_w, err_w, wp, workdir, uid, f: _Features) -> None:
                 if sys.platform.startswith("linux"):
                     raise   # elsewhere (macOS rejects some RLIMIT_AS values): best effort
         os.chdir(workdir)
+        sys.path.insert(0, workdir)   # like python main.py: the script's directory first
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
@@ -1417,7 +1540,7 @@ def _run_program(src: str) -> int:
     linecache.cache["main.py"] = (len(src), None, src.splitlines(True), "main.py")
     code = 0
     try:
-        exec(compile(src, "main.py", "exec"), main.__dict__)
+        exec(_compile_main(src), main.__dict__)
     except SystemExit as e:
         code = _exit_code(e)
     except BaseException as e:
@@ -1441,6 +1564,28 @@ def _run_program(src: str) -> int:
         except BaseException:
             if s is sys.stdout and code == 0:
                 code = 120   # what CPython does when flushing stdout fails at exit
+    return code
+
+
+def _compile_main(src: str):
+    """``compile`` of the program, with CPython 3.12's compile-time warnings on older
+    interpreters: an invalid escape sequence (``'\\d'``) is a DeprecationWarning there,
+    hidden by default, and a SyntaxWarning printed on stderr in 3.12 (the validators'
+    interpreter). Other warnings go through the usual filters."""
+    if sys.version_info >= (3, 12):
+        return compile(src, "main.py", "exec")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = compile(src, "main.py", "exec")
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, DeprecationWarning) and msg.startswith(
+                ("invalid escape sequence", "invalid octal escape sequence")):
+            warnings.warn_explicit(msg, SyntaxWarning, w.filename, w.lineno)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return code
 
 

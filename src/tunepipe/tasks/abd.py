@@ -3,16 +3,37 @@
 Rules (TASKS.md, as the Affine validators implement them):
 
 - expected output: run the program on the row's ``inputs`` (newline-terminated) in the
-  sandbox; if that fails (stderr, killed) or prints nothing, use the row's ``output``;
+  sandbox; if that fails (stderr) or prints nothing, use the row's ``output``;
+- the response is stripped first; an empty one scores 0 without running anything;
 - extraction: drop ``<think>...</think>`` and ``<thinking>...</thinking>``; take the LAST
   ``<INPUT>(.*?)</INPUT>`` (case-insensitive, across lines); strip it, strip trailing
   spaces per line, drop trailing blank lines. No tags anywhere -> 0;
 - sanity check before running: at least as many input lines as ``input()`` calls in the
   program (and, for ``for _ in range(int(input()))`` programs whose first line is a
-  number t, more than t lines);
-- run in the sandbox (30 s wall, 10 s CPU, 512 MiB, 1 MB output); any stderr -> 0;
+  number t, more than t lines; a first line that ``isdigit()`` but is no int, such as
+  ``²``, fails the check instead of raising);
+- run as the validators' executor does (:func:`tunepipe.tasks.codecorpus.execute`: the
+  ``solve()`` rule, strict UTF-8, output cut at 1 MB and compared, "[TIMEOUT]" on stderr;
+  30 s wall, 10 s CPU, 512 MiB); any stderr -> 0 (even a lone newline);
 - output match: exact, or equal after strip + CRLF->LF, or equal line lists after
   stripping trailing spaces per line. Score 1.0 / 0.0.
+
+The interpreter (``python``) and ``hash_seed`` of a spec are its run settings (see
+:mod:`tunepipe.tasks.codecorpus`); their defaults (this venv's interpreter, hash
+randomisation on) are the validators' except for the interpreter's version and packages:
+point ``python`` at a CPython 3.12 with numpy and pandas (``make validator-python``) for
+validator-grade numbers. ``hash_seed: <int>`` is the one deliberate difference, off by
+default: reproducible runs of programs whose output follows set/dict order of strings,
+which the validators score 0 in practice.
+
+:func:`build` keeps only rows whose reference input scores 1.0 under these rules: the
+reference runs a second time (as a model answer would be scored, under another hash seed
+when the seed is random) and must print the expected output without stderr. So a row
+whose expected output fell back to the row's ``output`` (its program fails or prints
+nothing on its own input) is skipped: no input reproduces it.
+
+Scorers never raise: :func:`parse`, :func:`score` and :func:`score_many` give a score
+(or None for an unusable spec) for any completion. :func:`check_spec` refuses a bad spec.
 
 >>> spec = {"program": "print(int(input()) * 2)", "expected_output": "42\\n"}
 >>> parse("<think><INPUT>1</INPUT></think> so: <input>\\n21  \\n\\n</input>", spec)
@@ -79,10 +100,15 @@ def parse(completion, spec: dict | None = None) -> str | None:
 
 
 def input_ok(program: str, inp: str) -> bool:
-    """The validators' sanity check: enough input lines for the program's ``input()``s."""
+    """The validators' sanity check: enough input lines for the program's ``input()``s.
+    A loop count that ``isdigit()`` but is not an int (``²``; more than 4300 digits) makes
+    their check raise: False here, the sample is not run."""
     lines = inp.splitlines() if inp else []
     if _LOOP in program and lines and lines[0].isdigit():
-        return len(lines) > int(lines[0])
+        try:
+            return len(lines) > int(lines[0])
+        except ValueError:
+            return False
     return len(lines) >= program.count("input()")
 
 
@@ -96,22 +122,47 @@ def outputs_match(expected: str, actual: str) -> bool:
     return [ln.rstrip() for ln in exp.splitlines()] == [ln.rstrip() for ln in act.splitlines()]
 
 
+def check_spec(spec) -> None:
+    """ValueError ``"<field>: <what is wrong>"`` for a spec that lacks a field or has one
+    of a wrong type or value; None for a good one."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"spec: expected an object, got {type(spec).__name__}")
+    for name in ("program", "expected_output"):
+        if name not in spec:
+            raise ValueError(f"{name}: missing")
+        if not isinstance(spec[name], str):
+            raise ValueError(f"{name}: expected a string, got {type(spec[name]).__name__}")
+    if not spec["program"].strip():
+        raise ValueError("program: empty")
+    if not spec["expected_output"].strip():
+        raise ValueError("expected_output: empty (the validators never ask for an empty output)")
+    codecorpus.check_run_spec(spec)
+
+
 def score(completion, spec: dict) -> float | None:
     """1.0 iff the extracted input makes ``spec["program"]`` print
-    ``spec["expected_output"]`` in the sandbox; None for an unusable spec."""
+    ``spec["expected_output"]`` (validators' executor, in the sandbox); None for an
+    unusable spec. Never raises for any completion (SandboxError only when the sandbox
+    itself cannot work)."""
     if not isinstance(spec, dict) or not isinstance(spec.get("program"), str) \
             or not isinstance(spec.get("expected_output"), str):
         return None
+    try:
+        codecorpus.run_limits(spec)
+    except ValueError:
+        return None
+    if not isinstance(completion, str) or not completion.strip():
+        return 0.0
     inp = parse(completion, spec)
     if inp is None or not input_ok(spec["program"], inp):
         return 0.0
-    from tunepipe import sandbox
-
-    res = sandbox.run(codecorpus.validator_source(spec["program"]),
-                      codecorpus.stdin_text(inp), **codecorpus.run_limits(spec))
-    if res.killed_reason is not None or res.stderr:
+    try:
+        out, err = codecorpus.execute(spec["program"], codecorpus.stdin_text(inp), spec)
+    except ValueError:   # the interpreter went away
+        return None
+    if err:
         return 0.0
-    return 1.0 if outputs_match(spec["expected_output"], res.stdout) else 0.0
+    return 1.0 if outputs_match(spec["expected_output"], out) else 0.0
 
 
 def score_many(completions: list[str], specs: list[dict], workers: int | None = None) -> list:
@@ -134,24 +185,28 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
           prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = codecorpus.BUILTIN_SIZE,
           corpus_seed: int = 0, timeout_s: float | None = None, cpu_s: float | None = None,
           memory_mb: int | None = None, max_output_bytes: int | None = None,
+          python: str | None = None, hash_seed: int | None = None,
           workers: int | None = None, exclude: frozenset | set = frozenset()) -> list[dict]:
     """``n`` ABD rows drawn without replacement (order from ``rng``) from ``source``:
     ``"builtin"``, a local rl-python JSONL/JSON file, or a Hugging Face dataset id.
 
     ``prompt_template`` is a ``str.format`` template with fields ``{program}`` and
-    ``{output}``. Limits default to the validators' (DEFAULT_LIMITS) and go into each
-    row's spec. Rows whose expected output cannot be determined, or whose reference input
-    fails the sanity check, are skipped, and so are rows whose program is in ``exclude``
-    (see :func:`source_key`: collect passes the held-out programs when building train)."""
+    ``{output}``. Limits default to the validators' (DEFAULT_LIMITS); they, ``python``
+    and ``hash_seed`` go into each row's spec. Rows whose reference input does not score
+    1.0 (see the module docstring) are skipped, and so are rows whose program is in
+    ``exclude`` (see :func:`source_key`: collect passes the held-out programs when
+    building train)."""
     _check_template(prompt_template)
     limits = codecorpus.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
-                                         max_output_bytes=max_output_bytes))
+                                         max_output_bytes=max_output_bytes, python=python,
+                                         hash_seed=hash_seed))
     rows = codecorpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
     order = codecorpus.sample_order(len(rows), rng)
+    # the reference is checked as a model answer would be scored: in another process the
+    # random hash seed differs, so here a second seed stands for it
+    check = limits if hash_seed is not None else dict(limits, hash_seed=codecorpus.CHECK_HASH_SEED)
     out: list[dict] = []
     pos = 0
-    from tunepipe import sandbox
-
     while len(out) < n and pos < len(order):
         need = n - len(out)
         batch = order[pos:pos + need + max(4, need // 8)]
@@ -165,16 +220,20 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
             output = codecorpus.field(row, "output", where, required=False)
             if not program.strip() or program.strip() in exclude:
                 continue
-            cands.append((program, inputs, output))
-        results = sandbox.run_many(
-            [dict(code=codecorpus.validator_source(p), stdin=codecorpus.stdin_text(i),
-                  **codecorpus.run_limits(limits)) for p, i, _o in cands], workers=workers)
-        for (program, inputs, output), res in zip(cands, results):
-            # the validators' rule: a run "fails" when it writes to stderr (or is killed)
-            ran_ok = res.killed_reason is None and not res.stderr and res.stdout.strip()
-            expected = res.stdout if ran_ok else output
             answer = answer_for(inputs)
-            if not expected.strip() or not input_ok(program, parse(answer)):
+            reference = parse(answer)
+            if not input_ok(program, reference):
+                continue
+            cands.append((program, inputs, output, answer, reference))
+        firsts = codecorpus.execute_many(
+            [(p, codecorpus.stdin_text(i)) for p, i, *_ in cands], limits, workers)
+        refs = codecorpus.execute_many(
+            [(p, codecorpus.stdin_text(r)) for p, _i, _o, _a, r in cands], check, workers)
+        for (program, _inputs, output, answer, _ref), (stdout, stderr), (ref_out, ref_err) \
+                in zip(cands, firsts, refs):
+            # the validators' rule: a run "fails" when it writes to stderr
+            expected = stdout if not stderr and stdout.strip() else output
+            if not expected.strip() or ref_err or not outputs_match(expected, ref_out):
                 continue
             out.append(_row(program, expected, answer, prompt_template, limits))
             if len(out) == n:
@@ -214,12 +273,6 @@ def _check_template(template) -> None:
         raise TunepipeError(f"abd prompt_template: invalid str.format template ({type(e).__name__}: "
                             f"{e}); available fields: {{program}}, {{output}}") from None
 
-
-def check_spec(spec: dict) -> None:
-    """``ValueError("<field>: ...")`` unless ``spec`` is a usable ABD spec."""
-    for name in ("program", "expected_output"):
-        if not isinstance(spec.get(name), str):
-            raise ValueError(f"{name}: expected a string, got {type(spec.get(name)).__name__}")
 
 
 # ---------------------------------------------------------------- the task protocol

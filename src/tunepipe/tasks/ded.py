@@ -2,19 +2,30 @@
 
 Rules (TASKS.md, as the Affine validators implement them):
 
+- the response is stripped first; an empty one scores 0 without running anything;
 - extraction: the LAST ```python block, else the last fenced block of any kind, else the
-  whole response (validators' ``strip_fences``; the executor then also appends a call of
-  ``solve()`` when the program defines one without a ``__name__`` guard);
+  first ``` pair (optional ``python`` tag, no newline needed), else the whole response
+  (validators' ``strip_fences``);
 - tests from ``verification_info`` (JSON, else a Python literal) ``{"test_cases": [...]}``:
   ``stdin_stdout`` pipes ``input`` (a newline appended when missing -- also to an empty
   input, as the validators do); ``function_call`` appends
   ``result = fn_name(*input)`` / ``print(result)`` under a ``__main__`` guard and expects
   ``output[0]`` when ``output`` is a non-empty list; other types are skipped;
-- a test passes iff nothing is written to stderr and the outputs are equal after
-  stripping trailing spaces per line and trailing blank lines;
+- each test runs as the validators' executor does
+  (:func:`tunepipe.tasks.codecorpus.execute`: the ``solve()`` rule -- a second run with a
+  runner only when the first printed nothing and there is no main guard --, strict
+  UTF-8, output cut at 1 MB and compared, "[TIMEOUT]" on stderr);
+- a test passes iff stderr is blank (whitespace-only stderr passes, unlike ABD) and the
+  outputs are equal after stripping trailing spaces per line and trailing blank lines;
 - score all-or-nothing: 1.0 only if every test passes (we stop at the first failure);
-  no test cases at all -> 0.0; only unknown types -> 1.0 (as the validators do;
-  :func:`build` never emits such rows).
+  no test cases at all (no ``test_cases`` key, or an empty list) -> 0.0; only unknown
+  types -> 1.0 (nothing failed). :func:`build` never emits such rows, and
+  :func:`check_spec` refuses them.
+
+The interpreter (``python``) and ``hash_seed`` of a spec are its run settings, as for
+ABD (see :mod:`tunepipe.tasks.abd`). :func:`build` keeps only rows whose reference
+program scores 1.0 under these rules. Scorers never raise: :func:`parse`, :func:`score`
+and :func:`score_many` give a score (or None for an unusable spec) for any completion.
 
 >>> parse("```python\\nprint(1)\\n```\\nor better:\\n```python\\nprint(2)\\n```")
 'print(2)'
@@ -57,20 +68,29 @@ def normalize(text: str) -> str:
 
 
 def tests_of(spec: dict) -> list | None:
-    """The test cases of a spec (``tests``, or a raw ``verification_info``)."""
+    """The test cases of a spec (``tests``, or a raw ``verification_info``): a list, ``[]``
+    when there are none (no ``test_cases`` key: the validators score that 0.0), None for
+    an unusable spec (neither key, unparseable, not a list)."""
     if not isinstance(spec, dict):
         return None
-    tests = spec.get("tests")
-    if tests is None and "verification_info" in spec:
+    if "tests" in spec:
+        tests = spec["tests"]
+    elif "verification_info" in spec:
         try:
             tests = codecorpus.parse_verification_info(spec["verification_info"]).get("test_cases")
         except ValueError:
             return None
+    else:
+        return None
+    if tests is None:
+        return []
     return tests if isinstance(tests, list) else None
 
 
 def test_program(program: str, case: dict) -> tuple[str, str, str] | None:
     """(program to run, stdin, expected stdout) for one test case; None to skip it."""
+    if not isinstance(case, dict):
+        return None
     ctype = case.get("type")
     if ctype == "stdin_stdout":
         inp = codecorpus.to_str(case.get("input"))
@@ -86,30 +106,84 @@ def test_program(program: str, case: dict) -> tuple[str, str, str] | None:
     return None
 
 
+def check_spec(spec) -> None:
+    """ValueError ``"<field>: <what is wrong>"`` for a spec that lacks its test cases, has
+    a malformed one, none that can run, or a bad run setting; None for a good one."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"spec: expected an object, got {type(spec).__name__}")
+    if "tests" in spec:
+        tests, name = spec["tests"], "tests"
+    elif "verification_info" in spec:
+        name = "verification_info"
+        try:
+            info = codecorpus.parse_verification_info(spec["verification_info"])
+        except ValueError as e:
+            raise ValueError(f"verification_info: {e}") from None
+        if "test_cases" not in info:
+            raise ValueError("verification_info: no 'test_cases' key")
+        tests = info["test_cases"]
+    else:
+        raise ValueError("tests: missing (neither 'tests' nor 'verification_info')")
+    if not isinstance(tests, list):
+        raise ValueError(f"{name}: expected a list of test cases, got {type(tests).__name__}")
+    if not tests:
+        raise ValueError(f"{name}: no test cases")
+    for i, case in enumerate(tests):
+        if not isinstance(case, dict):
+            raise ValueError(f"{name}: case {i}: expected an object, got {type(case).__name__}")
+        ctype = case.get("type")
+        if not isinstance(ctype, str):
+            raise ValueError(f"{name}: case {i}: type: expected a string, got {ctype!r}")
+        if ctype not in _RUNNABLE:
+            continue
+        for key in ("input", "output"):
+            if key not in case:
+                raise ValueError(f"{name}: case {i}: {key}: missing")
+        if ctype == "stdin_stdout":
+            for key in ("input", "output"):
+                if not isinstance(case[key], (str, list)):
+                    raise ValueError(f"{name}: case {i}: {key}: expected a string or a list of "
+                                     f"lines, got {type(case[key]).__name__}")
+        else:
+            fn = case.get("fn_name")
+            if not isinstance(fn, str) or not fn.isidentifier():
+                raise ValueError(f"{name}: case {i}: fn_name: expected a function name, got {fn!r}")
+            if not isinstance(case["input"], (list, tuple)):
+                raise ValueError(f"{name}: case {i}: input: expected a list of arguments, "
+                                 f"got {type(case['input']).__name__}")
+    if not any(case.get("type") in _RUNNABLE for case in tests):
+        raise ValueError(f"{name}: no runnable test case (types: {', '.join(_RUNNABLE)})")
+    codecorpus.check_run_spec(spec)
+
+
 def score(completion, spec: dict) -> float | None:
-    """1.0 iff the extracted program passes every test case of ``spec`` in the sandbox;
-    None for an unusable spec."""
+    """1.0 iff the extracted program passes every test case of ``spec`` (validators'
+    executor, in the sandbox); None for an unusable spec. Never raises for any completion
+    (SandboxError only when the sandbox itself cannot work)."""
     tests = tests_of(spec)
     if tests is None:
         return None
+    try:
+        codecorpus.run_limits(spec)
+    except ValueError:
+        return None
     if not tests:
         return 0.0
-    program = parse(completion, spec)
+    if not isinstance(completion, str) or not completion.strip():
+        return 0.0
+    program = parse(completion.strip(), spec)
     if program is None:
         return 0.0
-    from tunepipe import sandbox
-
-    limits = codecorpus.run_limits(spec)
     for case in tests:
-        if not isinstance(case, dict):
-            continue
         job = test_program(program, case)
         if job is None:
             continue
         src, stdin, expected = job
-        res = sandbox.run(codecorpus.validator_source(src), stdin, **limits)
-        if res.killed_reason is not None or res.stderr.strip() \
-                or normalize(res.stdout) != normalize(expected):
+        try:
+            out, err = codecorpus.execute(src, stdin, spec)
+        except ValueError:   # the interpreter went away
+            return None
+        if err.strip() or normalize(out) != normalize(expected):
             return 0.0
     return 1.0
 
@@ -127,44 +201,64 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
           prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = codecorpus.BUILTIN_SIZE,
           corpus_seed: int = 0, timeout_s: float | None = None, cpu_s: float | None = None,
           memory_mb: int | None = None, max_output_bytes: int | None = None,
-          exclude: frozenset | set = frozenset()) -> list[dict]:
+          python: str | None = None, hash_seed: int | None = None,
+          workers: int | None = None, exclude: frozenset | set = frozenset()) -> list[dict]:
     """``n`` DED rows drawn without replacement (order from ``rng``) from ``source``:
     ``"builtin"``, a local rl-python JSONL/JSON file, or a Hugging Face dataset id.
 
     ``prompt_template`` is a ``str.format`` template with the field ``{problem}``. The
     reference answer is the row's ``program`` in a python block; the spec holds the test
-    cases and the limits. Rows without a runnable test case are skipped, and so are rows
-    whose program is in ``exclude`` (see :func:`source_key`)."""
+    cases, the limits, ``python`` and ``hash_seed``. Rows without a runnable test case or
+    whose reference does not score 1.0 are skipped, and so are rows whose program is in
+    ``exclude`` (see :func:`source_key`)."""
     try:
         prompt_template.format(problem="p")
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise TunepipeError(f"ded prompt_template: invalid str.format template "
                             f"({type(e).__name__}: {e}); available field: {{problem}}") from None
     limits = codecorpus.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
-                                         max_output_bytes=max_output_bytes))
+                                         max_output_bytes=max_output_bytes, python=python,
+                                         hash_seed=hash_seed))
     rows = codecorpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
-    out = []
-    for i in codecorpus.sample_order(len(rows), rng):
-        if len(out) == n:
-            break
-        where = f"ded source {source!r}: row {i}"
-        row = rows[i]
-        problem = codecorpus.field(row, "prompt", where)
-        program = codecorpus.field(row, "program", where)
-        try:
-            info = codecorpus.parse_verification_info(codecorpus.field(row, "verification_info", where))
-        except ValueError as e:
-            raise TunepipeError(f"{where}: field 'verification_info': {e}") from None
-        tests = info.get("test_cases")
-        if not problem.strip() or not program.strip() or program.strip() in exclude or not isinstance(tests, list) \
-                or not any(isinstance(t, dict) and t.get("type") in _RUNNABLE for t in tests):
-            continue
-        out.append({
-            "task": NAME,
-            "prompt": [{"role": "user", "content": prompt_template.format(problem=problem.rstrip())}],
-            "answer": answer_for(program),
-            "spec": {"tests": tests, **limits},
-        })
+    order = codecorpus.sample_order(len(rows), rng)
+    out: list[dict] = []
+    pos = 0
+    while len(out) < n and pos < len(order):
+        need = n - len(out)
+        batch = order[pos:pos + need + max(4, need // 8)]
+        pos += len(batch)
+        cands = []
+        for i in batch:
+            where = f"ded source {source!r}: row {i}"
+            row = rows[i]
+            problem = codecorpus.field(row, "prompt", where)
+            program = codecorpus.field(row, "program", where)
+            try:
+                info = codecorpus.parse_verification_info(codecorpus.field(row, "verification_info", where))
+            except ValueError as e:
+                raise TunepipeError(f"{where}: field 'verification_info': {e}") from None
+            tests = info.get("test_cases")
+            if not problem.strip() or not program.strip() or program.strip() in exclude \
+                    or not isinstance(tests, list) \
+                    or not any(isinstance(t, dict) and t.get("type") in _RUNNABLE for t in tests):
+                continue
+            row = {
+                "task": NAME,
+                "prompt": [{"role": "user", "content": prompt_template.format(problem=problem.rstrip())}],
+                "answer": answer_for(program),
+                "spec": {"tests": tests, **limits},
+            }
+            try:
+                check_spec(row["spec"])
+            except ValueError:
+                continue
+            cands.append(row)
+        scores = score_many([r["answer"] for r in cands], [r["spec"] for r in cands], workers)
+        for row, s in zip(cands, scores):
+            if s == 1.0:
+                out.append(row)
+                if len(out) == n:
+                    break
     if len(out) < n:
         raise TunepipeError(f"ded: {n} rows requested but source {source!r} has only "
                             f"{len(out)} usable rows"
@@ -183,13 +277,6 @@ def generate(rng: random.Random, **params) -> dict:
     """One row (registry interface); see :func:`build`."""
     return build(1, rng, **params)[0]
 
-
-def check_spec(spec: dict) -> None:
-    """``ValueError("<field>: ...")`` unless ``spec`` is a usable DED spec."""
-    if "tests" not in spec and "verification_info" not in spec:
-        raise ValueError("tests: missing (or a raw verification_info)")
-    if tests_of(spec) is None:
-        raise ValueError("tests: expected a list of test cases")
 
 
 # ---------------------------------------------------------------- the task protocol

@@ -123,50 +123,94 @@ def key(row: dict) -> str:
     return repr(sorted(sorted(c) for c in row["spec"]["clauses"]))
 
 
+def check_spec(spec) -> None:
+    """ValueError ``"<field>: <what is wrong>"`` for a spec that lacks ``n_vars`` or
+    ``clauses`` or has one of a wrong type: ``n_vars`` a non-negative int, ``clauses`` a
+    list of non-empty lists of non-zero ints within x1..x{n_vars}; None for a good one."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"spec: expected an object, got {type(spec).__name__}")
+    if "n_vars" not in spec:
+        raise ValueError("n_vars: missing")
+    n = spec["n_vars"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n_vars: expected a non-negative int, got {n!r}")
+    if "clauses" not in spec:
+        raise ValueError("clauses: missing")
+    clauses = spec["clauses"]
+    what = "expected a list of lists of non-zero ints"
+    if not isinstance(clauses, list):
+        raise ValueError(f"clauses: {what}, got {type(clauses).__name__}")
+    for i, clause in enumerate(clauses):
+        if not isinstance(clause, list):
+            raise ValueError(f"clauses: {what}, got {type(clause).__name__} as clause {i}")
+        if not clause:
+            raise ValueError(f"clauses: clause {i} is empty (never satisfiable)")
+        for lit in clause:
+            if isinstance(lit, bool) or not isinstance(lit, int) or lit == 0:
+                raise ValueError(f"clauses: {what}, got {lit!r} in clause {i}")
+            if abs(lit) > n:
+                raise ValueError(f"clauses: literal {lit} in clause {i} is outside x1..x{n} (n_vars={n})")
+
+
+def _clauses(spec) -> list[list[int]] | None:
+    """The clauses of a usable spec, else None."""
+    clauses = spec.get("clauses") if isinstance(spec, dict) else None
+    if not isinstance(clauses, list) or not all(
+            isinstance(c, list) and all(isinstance(l, int) and not isinstance(l, bool) for l in c)
+            for c in clauses):
+        return None
+    return clauses
+
+
 def parse(completion: str, spec: dict | None = None) -> dict[int, bool] | None:
-    """The validator's parse: ``{var: value}``; later assignments win; None if none."""
+    """The validator's parse: ``{var: value}``; later assignments win; None if none.
+    ``\\d`` also matches other scripts' decimal digits (``x٣=True`` is x3, as for the
+    validators); a variable number ``int()`` refuses (more than 4300 digits) makes the
+    validators' parse raise: None here. Never raises."""
+    if not isinstance(completion, str):
+        return None
     try:
-        found = ASSIGN_RE.findall(completion or "")
-    except TypeError:
+        found = ASSIGN_RE.findall(completion)
+        if not found:
+            return None
+        return {int(v): val in ("True", "1") for v, val in found}
+    except (ValueError, MemoryError, RecursionError):
         return None
-    if not found:
-        return None
-    return {int(v): val in ("True", "1") for v, val in found}
 
 
-def score(completion: str, spec: dict) -> float:
-    """1.0 iff the parsed assignment satisfies every clause (the reported accuracy)."""
+def score(completion: str, spec: dict) -> float | None:
+    """1.0 iff the parsed assignment satisfies every clause (the reported accuracy);
+    None for an unusable spec. Never raises."""
+    clauses = _clauses(spec)
+    if clauses is None:
+        return None
     values = parse(completion, spec)
     if not values:
         return 0.0
-    return 1.0 if satisfies(values, spec["clauses"]) else 0.0
+    return 1.0 if satisfies(values, clauses) else 0.0
 
 
-def score_partial(completion: str, spec: dict) -> float:
+def score_partial(completion: str, spec: dict) -> float | None:
     """Training-only shaping reward: fraction of clauses satisfied, with a regex tolerant
-    of spaces and case (one training service's reward). Never the reported accuracy."""
-    try:
-        found = PARTIAL_RE.findall(completion or "")
-    except TypeError:
-        return 0.0
-    values = {int(v): val.lower() in ("true", "1") for v, val in found}
-    clauses = spec["clauses"]
+    of spaces and case (one training service's reward). Never the reported accuracy.
+    None for an unusable spec; never raises."""
+    clauses = _clauses(spec)
+    if clauses is None:
+        return None
     if not clauses:
         return 1.0
+    values: dict[int, bool] = {}
+    if isinstance(completion, str):
+        try:
+            for v, val in PARTIAL_RE.findall(completion):
+                try:
+                    values[int(v)] = val.lower() in ("true", "1")
+                except ValueError:   # a variable number int() refuses: no clause variable
+                    pass
+        except (MemoryError, RecursionError):
+            values = {}
     return sum(any(values.get(abs(l)) is (l > 0) for l in c) for c in clauses) / len(clauses)
 
-
-def check_spec(spec: dict) -> None:
-    """``ValueError("<field>: ...")`` unless ``spec`` is a usable SAT spec."""
-    clauses = spec.get("clauses")
-    if not isinstance(clauses, list):
-        raise ValueError(f"clauses: expected a list of clauses, got {type(clauses).__name__}")
-    for i, c in enumerate(clauses):
-        if not isinstance(c, list) or not all(isinstance(l, int) and not isinstance(l, bool) and l != 0 for l in c):
-            raise ValueError(f"clauses: clause {i} must be a list of non-zero ints, got {c!r}")
-    n = spec.get("n_vars")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
-        raise ValueError(f"n_vars: expected a non-negative int, got {n!r}")
 
 
 # ---------------------------------------------------------------- the task protocol
