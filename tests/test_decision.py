@@ -313,3 +313,48 @@ def test_tau_reruns_reward_onward_and_a_user_csv_is_a_tracked_dep(project):
         csv.writer(f).writerow(["Hour 99: demand 1 MW. [0] idle [1] charge [2] discharge [3] export.", -1, -2, -3, -4])
     status = run(DVC + ["status", "collect"], project).stdout
     assert "collect" in status and "user_q.csv" in status and "modified" in status
+
+
+# ------------------------------------------------------------- scorers never raise
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+TEXT = st.one_of(st.text(), st.text(alphabet="[]0123456789 ²٣\x00\n<>|/"),
+                 st.builds(lambda d: f"[{d}]", st.integers(min_value=-10**30, max_value=10**30)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXT)
+def test_the_protocol_never_raises_on_any_completion(text):
+    for t in ("decision", "sat"):
+        spec = SPEC if t == "decision" else {"n_vars": 2, "clauses": [[1, -2]]}
+        errors: list = []
+        out = tasks.score_batch([t, t], [text, "<|channel|>final<|message|>" + text], [spec, spec], errors)
+        assert all(s is None or 0.0 <= s <= 1.0 for s in out) and errors == [False, False]
+        tasks.parse_completion(t, text, spec)
+
+
+def test_a_raising_scorer_is_an_invalid_counted_score(monkeypatch):
+    import dataclasses
+
+    fam = tasks.get("decision")
+    boom = dataclasses.replace(fam, score=lambda text, spec: 1 / 0)
+    monkeypatch.setattr(decision, "FAMILY", boom)
+    errors: list = []
+    assert tasks.score_batch(["decision", "sat"], ["[1]", "x1=True"], [SPEC, {"n_vars": 1, "clauses": [[1]]}],
+                             errors) == [None, 1.0]
+    assert errors == [True, False]
+
+
+def test_task_summary_uses_solved_for_graded_scores_and_counts_errors():
+    from tunepipe import evaluation
+
+    rows = [{"task": "decision", "spec": SPEC}] * 2
+    comps = [["[1]", "[2]"], ["[0]", "junk"]]
+    scores = [[0.7, 0.2], [0.1, None]]
+    s = evaluation.task_summary("decision", rows, comps, scores, [[False, False], [False, True]], 0.8, k=2)
+    assert s["n"] == 4 and s["n_invalid"] == 1 and s["n_errors"] == 1
+    assert s["accuracy"] == pytest.approx(0.25)            # mean reward, invalid = 0
+    assert s["success_rate"] == 0.25 and s["best_action_rate"] == 0.25   # solved = a best action, not score > 0
+    assert s["pass_at_k"] == 0.5                            # row 1 has a best action among its 2 samples
+    assert s["mean_regret"] == pytest.approx((0 + 1 + 2 + 2) / 4)

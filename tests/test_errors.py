@@ -110,3 +110,22 @@ def test_exponent_floats_without_a_dot_are_floats():
         config.typed(Args, {**GOOD, "temperature": "1e"}, "evaluate")
     with pytest.raises(TunepipeError, match="evaluate.batch_size: expected int"):
         config.typed(Args, {**GOOD, "batch_size": "1e3"}, "evaluate")
+
+
+@pytest.mark.parametrize("spec, needles", [
+    ({"n_vars": 2}, ("row 1 (r1)", "field 'spec.clauses': missing")),
+    ({"n_vars": 2, "clauses": [[1, "x"]]}, ("row 1 (r1)", "field 'spec.clauses'")),
+])
+def test_reward_stage_refuses_a_bad_spec_a_user_brings(tmp_path, spec, needles):
+    """A SAT row without clauses used to die with a KeyError traceback, and a clause
+    holding "x" passed verification: both are bad input, named in one line."""
+    write_params(tmp_path / "params.yaml", TINY_OVERRIDES)
+    d = tmp_path / "data" / "harmony"
+    d.mkdir(parents=True)
+    row = {"id": "r1", "task": "sat", "prompt": [], "answer": "x1=True", "spec": spec, "prompt_text": "p",
+           "completion_text": "<|channel|>final<|message|>x1=True<|return|>"}
+    (d / "train.jsonl").write_text(json.dumps(row) + "\n")
+    (d / "test.jsonl").write_text("")
+    p = stage("reward", "--params", "params.yaml", "--data", "data/harmony", "--out", "data/reward", cwd=tmp_path)
+    assert_one_line_error(p, "train.jsonl", *needles)
+    assert not (tmp_path / "data" / "reward").exists()
