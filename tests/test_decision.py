@@ -358,3 +358,20 @@ def test_task_summary_uses_solved_for_graded_scores_and_counts_errors():
     assert s["success_rate"] == 0.25 and s["best_action_rate"] == 0.25   # solved = a best action, not score > 0
     assert s["pass_at_k"] == 0.5                            # row 1 has a best action among its 2 samples
     assert s["mean_regret"] == pytest.approx((0 + 1 + 2 + 2) / 4)
+
+
+def test_plain_prompts_become_chat_messages_from_params_templates():
+    from tunepipe import templates
+
+    conv = templates.chat_messages({"system": None, "developer": "You cut CO2. Answer [k].", "user": "Q: {prompt}"},
+                                   "harmony_convert.prompt_templates")
+    msgs = conv("pick one")
+    assert msgs == [{"role": "developer", "content": "You cut CO2. Answer [k]."},
+                    {"role": "user", "content": "Q: pick one"}]
+    assert conv([{"role": "user", "content": "x"}]) == [{"role": "user", "content": "x"}]   # chat rows pass
+    text = harmony.render(msgs, system_message=False)
+    assert "<|start|>developer<|message|># Instructions\n\nYou cut CO2. Answer [k].<|end|>" in text
+    with pytest.raises(TunepipeError, match=r"prompt_templates\.user: invalid str\.format"):
+        templates.chat_messages({"system": None, "developer": None, "user": "{nope}"}, "harmony_convert.prompt_templates")
+    with pytest.raises(TunepipeError, match="keys system, developer, user"):
+        templates.chat_messages({"user": "{prompt}"}, "harmony_convert.prompt_templates")

@@ -17,6 +17,8 @@ EVAL = {m: {"sat": {"greedy": {"accuracy": acc, "ci_low": acc / 2, "ci_high": mi
                     "sampled": {"accuracy": acc, "ci_low": acc / 3, "ci_high": acc + 0.1, "n": 16,
                                 "pass_at_k": acc, "k": 2}}}
         for m, acc in (("base", 0.125), ("sft", 0.25), ("grpo", 0.375))}
+EVAL["grpo"]["decision"] = {"greedy": {"accuracy": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 8, "best_action_rate": 0.625,
+                                       "mean_regret": 1.25, "invalid_rate": 0.0}}
 REPO_ID = "someone/tunepipe-tiny"
 
 
@@ -121,6 +123,8 @@ def test_model_card(exported):
     assert "Jeffreys 80% intervals" in text and "AutoModelForCausalLM.from_pretrained" in text
     assert "max |difference| =" in text and "tolerance 0.001" in text
     assert "`sat` train: 48 rows" in text
+    # a family's own metrics (decision: best-action rate, regret) are in the card too
+    assert "### decision: task metrics" in text and "| grpo | greedy | 0.625 | 1.250 | 0.000 |" in text
     assert "remote:" not in text and "publish:" not in text and "grpo:" in text
 
 
