@@ -49,7 +49,7 @@ clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
 	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
 
-.PHONY: publish generate
+.PHONY: publish generate worker
 push: setup  ## write the S3 remote of params `remote:` into .dvc/config.local, then dvc push --run-cache
 	$(PY) -m tunepipe.remote push --params params.yaml
 
@@ -62,3 +62,11 @@ publish: setup  ## make publish [DATA=data/reward/train.jsonl] [ARGS="--dry-run 
 generate: setup  ## make generate PROMPTS=prompts.txt [MODEL=models/export] [OUT=data/generate/completions.jsonl]
 	$(PY) stages/generate.py --params params.yaml --model $(or $(MODEL),models/export) \
 	  --prompts $(or $(PROMPTS),prompts.txt) --out $(or $(OUT),data/generate/completions.jsonl)
+
+WORKER_STAGES ?= sft grpo
+worker: setup  ## several nodes (README "Scale-out"): on machine RANK of launch.num_machines, while machine 0 runs dvc repro: make worker RANK=1 [WORKER_STAGES="sft grpo"]
+	@test -n "$(RANK)" || { echo "make worker RANK=<this machine's rank, 1 .. launch.num_machines-1>"; exit 2; }
+	@for s in $(WORKER_STAGES); do \
+	  cmd=$$($(PY) -c 'import sys; from dvc.repo import Repo; print(Repo(".").stage.collect(sys.argv[1])[0].cmd)' $$s) || exit 1; \
+	  echo "$$cmd"; TUNEPIPE_MACHINE_RANK=$(RANK) bash -c "$$cmd" || exit 1; \
+	done
