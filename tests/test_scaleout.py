@@ -351,8 +351,8 @@ def test_queued_sweep_runs_two_at_a_time_then_make_compare_ranks_it(shared):
     # --allow-missing: a queued experiment runs in a fresh copy of the commit, without the
     # per-machine training checkpoints (persist, not cached); sft must not retrain for them
     queue = DVC + ["exp", "run", "--queue", "--allow-missing"]
-    run(queue + ["-n", "lr-low", "-S", "grpo.learning_rate=0.0001"], proj)
-    run(queue + ["-n", "lr-high", "-S", "grpo.learning_rate=0.01", "-S", "grpo.temperature=0.7"], proj)
+    run(queue + ["-n", "lr-low", "-S", "grpo.learning_rate=1e-4"], proj)
+    run(queue + ["-n", "lr-high", "-S", "grpo.learning_rate=1e-2", "-S", "grpo.temperature=0.7"], proj)
     try:
         run(DVC + ["queue", "start", "-j", "2"], proj)
         status = wait_for_queue(proj)
@@ -379,7 +379,7 @@ def test_s3_remote_is_the_shared_cache_of_two_clones(shared, moto_s3, tmp_path):
     (persist, not cached): a plain `dvc repro` in B would retrain sft and grpo to make them, so
     B uses --pull (or --allow-missing) from then on; a grpo change reruns grpo and downstream only."""
     a = shared
-    run([PY, "-m", "tunepipe.remote", "push", "--params", "params.yaml"], a, env=DUMMY_ENV)
+    run(["make", "-o", f"{VENV}/.installed", "push", f"VENV={VENV}"], a, env=DUMMY_ENV)
     b = tmp_path / "clone-b"
     run(["git", "clone", "-q", str(a), str(b)], tmp_path)
     assert not (b / "models" / "grpo").exists() and not (b / "data" / "reward").exists()
@@ -387,5 +387,5 @@ def test_s3_remote_is_the_shared_cache_of_two_clones(shared, moto_s3, tmp_path):
     p = run(DVC + ["repro", "--pull"], b, env=DUMMY_ENV)
     assert ran_stages(p.stdout) == [], p.stdout
     assert digest(b, CACHED) == digest(a, CACHED)
-    p = run(DVC + ["exp", "run", "--pull", "-S", "grpo.learning_rate=0.001"], b, env=DUMMY_ENV)
+    p = run(DVC + ["exp", "run", "--pull", "-S", "grpo.learning_rate=1e-3"], b, env=DUMMY_ENV)
     assert ran_stages(p.stdout) == ["grpo", "evaluate", "export"], p.stdout
