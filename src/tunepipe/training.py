@@ -270,7 +270,6 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     )
     train_ds, eval_ds = to_ds(rows[n_eval:]), (to_ds(rows[:n_eval]) if n_eval else None)
     tokenizer = models.load_tokenizer(base)
-    model = models.load_model(base, dtype=a.dtype)
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
     cfg = SFTConfig(
         **_common(a, Path(ckpt_dir), seed),
@@ -285,6 +284,7 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
         eval_steps=max(a.eval_steps, 1),
     )
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
+    model = models.load_model(base, dtype=a.dtype)   # after the config: ZeRO-3 loads it sharded
     trainer = SFTTrainer(
         model=model,
         args=cfg,
@@ -342,7 +342,6 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         }
     )
     tokenizer = models.load_tokenizer(init)
-    model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
     cfg = GRPOConfig(
         **_common(a, Path(ckpt_dir), seed),
@@ -361,6 +360,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         vllm_mode=a.vllm_mode,
     )
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
+    model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)   # after the config: ZeRO-3 shards it
     log: list = []
     trainer = GRPOTrainer(
         model=model,
