@@ -49,7 +49,7 @@ clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
 	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
 
-.PHONY: publish generate validator-python
+.PHONY: publish generate validator-python worker
 push: setup  ## write the S3 remote of params `remote:` into .dvc/config.local, then dvc push --run-cache
 	$(PY) -m tunepipe.remote push --params params.yaml
 
@@ -74,3 +74,11 @@ validator-python:  ## optional: $(VALIDATOR_VENV) = CPython 3.12 + numpy + panda
 	  echo "validator-python: $(abspath $(VALIDATOR_VENV))/bin/python; use it with" && \
 	  echo "  dvc exp run -S collect.abd.python=$(abspath $(VALIDATOR_VENV))/bin/python -S collect.ded.python=$(abspath $(VALIDATOR_VENV))/bin/python"; \
 	fi
+
+WORKER_STAGES ?= sft grpo
+worker: setup  ## several nodes (README "Scale-out"): on machine RANK of launch.num_machines, while machine 0 runs dvc repro: make worker RANK=1 [WORKER_STAGES="sft grpo"]
+	@test -n "$(RANK)" || { echo "make worker RANK=<this machine's rank, 1 .. launch.num_machines-1>"; exit 2; }
+	@for s in $(WORKER_STAGES); do \
+	  cmd=$$($(PY) -c 'import sys; from dvc.repo import Repo; print(Repo(".").stage.collect(sys.argv[1])[0].cmd)' $$s) || exit 1; \
+	  echo "$$cmd"; TUNEPIPE_MACHINE_RANK=$(RANK) bash -c "$$cmd" || exit 1; \
+	done

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunepipe import TunepipeError, cli, config, evaluation, io, report
+from tunepipe import TunepipeError, cli, config, evaluation, generation, io, report
 
 
 def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", models_dir: str = "models",
@@ -18,6 +18,10 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
     p = config.load(params)
     a = config.typed(evaluation.EvalArgs, config.section(p, "evaluate"), "evaluate")
     report.check_pareto_args(a.pareto)
+    if a.backend not in ("hf", "vllm"):
+        raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
+    if a.backend == "vllm":
+        generation.require_vllm("evaluate.backend=vllm", "evaluate.backend: hf")
     seed = config.section(p, "base")["seed"]
     # extra models first: they existed before this run, so they are the earlier ones
     paths = {**a.extra_models}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tunepipe import TunepipeError, cli, config, io, tasks, training
+from tunepipe import TunepipeError, cli, config, generation, io, tasks, training
 
 
 def grpo_rows(data: str, only: list[str] | None) -> list[dict]:
@@ -28,6 +28,10 @@ def grpo(params: str = "params.yaml", data: str = "data/reward/train.jsonl", ini
          completions: str = "metrics/grpo_completions.csv") -> None:
     p = config.load(params)
     args = config.typed(training.GRPOArgs, config.section(p, "grpo"), "grpo")
+    if args.use_vllm:   # TRL's vLLM rollouts: colocate (in the training processes) or server (`trl vllm-serve`)
+        if args.vllm_mode not in ("colocate", "server"):
+            raise TunepipeError(f"grpo.vllm_mode: expected 'colocate' or 'server', got {args.vllm_mode!r}")
+        generation.require_vllm("grpo.use_vllm=true", "grpo.use_vllm: false")
     cli.maybe_relaunch(config.section(p, "launch"))
     with tempfile.TemporaryDirectory(prefix="tunepipe-grpo-") as tmp:
         rows_path = Path(tmp) / "train.jsonl"   # content-hashed by the resume fingerprint

@@ -72,7 +72,7 @@ def make_project(dst: Path, overrides: dict) -> Path:
     """A copy of the real project (dvc.yaml, stages, src) in a fresh git+DVC repo, its
     params.yaml the real one with ``overrides``."""
     dst.mkdir(parents=True)
-    for name in ("dvc.yaml", "stages", "src", "data/sources", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", "stages", "src", "configs", "data/sources", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.csv"))

@@ -2,6 +2,23 @@
 from __future__ import annotations
 
 
+def require_vllm(param: str, off: str) -> None:
+    """Fail early, in one line naming ``param``, where vLLM cannot run: the package (GPU extra)
+    is not installed, or no CUDA GPU is visible. Stages call it before loading any model;
+    ``off`` is the setting that runs without vLLM."""
+    import importlib.util
+
+    from tunepipe import TunepipeError
+
+    if importlib.util.find_spec("vllm") is None:
+        raise TunepipeError(f"{param} needs the 'vllm' package, not installed here (GPU extra: "
+                            f"pip install -e '.[gpu]'); or set {off}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise TunepipeError(f"{param} needs a CUDA GPU and none is visible here; set {off}")
+
+
 def _decode(tokenizer, ids, stop_ids: set[int]) -> str:
     """Decode generated ids up to (not including) the first stop token; other specials
     (Harmony channel markup) are kept so the scorers can parse channels."""

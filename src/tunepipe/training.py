@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,27 +77,32 @@ class GRPOArgs:
 
 
 class LiveCallback:
-    """Training curves to dvclive (``dvc plots show`` / ``dvc exp show``)."""
+    """Training curves to dvclive (``dvc plots show`` / ``dvc exp show``), written by the
+    main process only: the others never open the dvclive directory (a fresh ``Live`` wipes it)."""
 
     def __new__(cls, live_dir: str, resume: bool):
-        from dvclive import Live
         from transformers import TrainerCallback
 
         class _CB(TrainerCallback):
-            def __init__(self):
-                self.live = Live(live_dir, resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
+            live = None
+
+            def on_train_begin(self, args, state, control, **kw):
+                if state.is_world_process_zero and self.live is None:
+                    from dvclive import Live
+
+                    self.live = Live(live_dir, resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
 
             def on_log(self, args, state, control, logs=None, **kw):
-                if not state.is_world_process_zero or not logs:
+                if self.live is None or not logs:
                     return
+                self.live.step = state.global_step   # before logging: the first entry was at step 0
                 for k, v in logs.items():
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         self.live.log_metric(k.replace("/", "_"), v)
-                self.live.step = state.global_step
                 self.live.next_step()
 
             def on_train_end(self, args, state, control, **kw):
-                if state.is_world_process_zero:
+                if self.live is not None:
                     self.live.end()
 
         return _CB()
@@ -112,18 +118,30 @@ def fingerprint(*parts) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_checkpoints(ckpt_dir: str | Path, fp: str) -> str | None:
+def prepare_checkpoints(ckpt_dir: str | Path, fp: str, state=None) -> str | None:
     """Checkpoints of the same run (same fingerprint) are resumed; others are wiped.
-    Returns the checkpoint to resume from, or None."""
+    Returns the checkpoint to resume from, or None.
+
+    ``state``: the run's ``accelerate.PartialState`` (``TrainingArguments.distributed_state``)
+    when several processes train: the main process alone wipes and stamps, the others wait,
+    then every process resumes from the same checkpoint. The process layout (engine and
+    process count) is part of the fingerprint: DDP, FSDP and ZeRO checkpoints of another
+    layout are not resumable, so a layout change starts afresh."""
     d = Path(ckpt_dir)
     stamp = d / "fingerprint.txt"
-    if d.exists() and (not stamp.is_file() or stamp.read_text().strip() != fp):
-        shutil.rmtree(d)
-    d.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp + "\n")
+    if state is not None and state.num_processes > 1:
+        fp = f"{fp}-{str(state.distributed_type).rsplit('.', 1)[-1].lower()}x{state.num_processes}"
+    if state is None or state.is_main_process:
+        if d.exists() and (not stamp.is_file() or stamp.read_text().strip() != fp):
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fp + "\n")
+    if state is not None:
+        state.wait_for_everyone()
     ckpts = sorted(d.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     if ckpts:
-        print(f"resuming from {ckpts[-1]}")
+        if state is None or state.is_main_process:
+            print(f"resuming from {ckpts[-1]}")
         return str(ckpts[-1])
     return None
 
@@ -139,23 +157,60 @@ def finished(resume: str | None) -> dict | None:
 
 
 def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
-    """Train (resuming from ``resume``), then write the model and tokenizer atomically to ``out``."""
+    """Train (resuming from ``resume``), then write the model and tokenizer atomically to
+    ``out``. With several processes every one trains and takes part in ``save_model`` (FSDP
+    and ZeRO-3 gather the sharded weights there); the main process alone writes ``out``."""
+    main = trainer.is_world_process_zero()
     done = finished(resume)
     if done:
-        print(f"{resume} is the last step of this run: saving it without training")
-        weights = ("config.json", "generation_config.json", "adapter_config.json", "*.safetensors")
-        with io.atomic_dir(out) as tmp:
-            for pattern in weights:
-                for f in Path(resume).glob(pattern):
-                    shutil.copy2(f, tmp / f.name)
-            tokenizer.save_pretrained(str(tmp))
+        if main:
+            print(f"{resume} is the last step of this run: saving it without training")
+            weights = ("config.json", "generation_config.json", "adapter_config.json", "*.safetensors")
+            with io.atomic_dir(out) as tmp:
+                for pattern in weights:
+                    for f in Path(resume).glob(pattern):
+                        shutil.copy2(f, tmp / f.name)
+                tokenizer.save_pretrained(str(tmp))
+        trainer.accelerator.wait_for_everyone()
         losses = [h["loss"] for h in done["log_history"] if "loss" in h]  # last logged loss
         return {"train_loss": losses[-1] if losses else None, "steps": done["global_step"]}
     result = trainer.train(resume_from_checkpoint=resume)
-    with io.atomic_dir(out) as tmp:
+    # one temp dir that every process names alike (save_model is collective), renamed by the main one
+    tmp = Path(out).parent / f".{Path(out).name}.saving"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    try:
         trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        trainer.accelerator.wait_for_everyone()
+        if main:
+            tokenizer.save_pretrained(str(tmp))
+            with io.atomic_dir(out) as final:
+                final.rmdir()
+                tmp.rename(final)
+    finally:
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     return {"train_loss": result.training_loss, "steps": result.global_step}
+
+
+def world_size() -> int:
+    """Processes of this run, from the launcher's environment (torch.distributed.run,
+    DeepSpeed, MPI); 1 when run as plain ``python``."""
+    for var in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def per_device(total: int, key: str) -> int:
+    """``total`` (a per-optimizer-step batch from params) split evenly over the processes:
+    the training recipe stays the same whatever ``launch.num_processes`` is."""
+    n = world_size()
+    if total % n:
+        raise TunepipeError(f"{key}: {total} does not split evenly over {n} processes (launch.num_processes)")
+    return total // n
 
 
 def _common(a, out: Path, seed: int) -> dict:
@@ -216,14 +271,12 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     )
     train_ds, eval_ds = to_ds(rows[n_eval:]), (to_ds(rows[:n_eval]) if n_eval else None)
     tokenizer = models.load_tokenizer(base)
-    model = models.load_model(base, dtype=a.dtype)
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
-    resume = prepare_checkpoints(ckpt_dir, fp)
     cfg = SFTConfig(
         **_common(a, Path(ckpt_dir), seed),
         num_train_epochs=a.epochs,
-        per_device_train_batch_size=a.batch_size,
-        per_device_eval_batch_size=a.batch_size,
+        per_device_train_batch_size=per_device(a.batch_size, "sft.batch_size"),
+        per_device_eval_batch_size=max(1, a.batch_size // world_size()),
         gradient_accumulation_steps=a.grad_accum,
         weight_decay=a.weight_decay,
         max_length=a.max_length,
@@ -231,6 +284,8 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
         eval_strategy="steps" if eval_ds is not None and a.eval_steps > 0 else "no",
         eval_steps=max(a.eval_steps, 1),
     )
+    resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
+    model = models.load_model(base, dtype=a.dtype)   # after the config: ZeRO-3 loads it sharded
     trainer = SFTTrainer(
         model=model,
         args=cfg,
@@ -320,12 +375,11 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         }
     )
     tokenizer = models.load_tokenizer(init)
-    model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
-    resume = prepare_checkpoints(ckpt_dir, fp)
     cfg = GRPOConfig(
         **_common(a, Path(ckpt_dir), seed),
-        per_device_train_batch_size=a.prompts_per_step * a.num_generations,
+        per_device_train_batch_size=per_device(a.prompts_per_step * a.num_generations,
+                                               "grpo.prompts_per_step x grpo.num_generations"),
         num_generations=a.num_generations,
         max_completion_length=a.max_completion_length,
         beta=a.beta,
@@ -338,6 +392,8 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         use_vllm=a.use_vllm,
         vllm_mode=a.vllm_mode,
     )
+    resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
+    model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)   # after the config: ZeRO-3 shards it
     log: list = []
     trainer = GRPOTrainer(
         model=model,
@@ -349,8 +405,12 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         callbacks=[LiveCallback(live_dir, resume=resume is not None)],
     )
     res = _train_and_save(trainer, resume, tokenizer, out)
-    with io.atomic_file(completions_csv) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(LOG_COLUMNS)
-        w.writerows(log)
+    from accelerate.utils import gather_object
+
+    log = gather_object(log)   # each process scored its own completions; collective, so on all
+    if trainer.is_world_process_zero():
+        with io.atomic_file(completions_csv) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(LOG_COLUMNS)
+            w.writerows(sorted(log, key=lambda r: r[0]))   # by reward call, the processes' rows in turn
     return res
