@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import sys
 
 import pytest
@@ -92,7 +91,8 @@ def test_parse_table(text, expect):
 
 
 def test_score_reads_the_final_channel_answer_tags_and_empty_is_zero():
-    final = "<|channel|>analysis<|message|>hmm 1 3 5<|end|><|start|>assistant<|channel|>final<|message|>0, 2, 4, 6, 8<|return|>"
+    final = ("<|channel|>analysis<|message|>hmm 1 3 5<|end|><|start|>assistant"
+             "<|channel|>final<|message|>0, 2, 4, 6, 8<|return|>")
     assert tasks.score_completion("reference", final, SPEC) == 1.0
     assert tasks.score_completion("reference", "<answer>0, 2, 4, 6, 8</answer>", SPEC) == 1.0
     assert tasks.score_completion("reference", "<answer>0, 2, 4, 6, 8</answer>", {**SPEC, "answer_tag": None}) < 1
@@ -224,13 +224,14 @@ def test_a_reward_model_that_does_not_load_is_one_line_and_no_outputs(tmp_path, 
     h = tmp_path / "h"
     rows = reward_stage_input(h, n=6)
     assert rows
-    for bad in [tmp_path / "nope", ROOT / "data"]:
+    for bad in [tmp_path / "nope", ROOT / "data", "someone/missing-rm"]:
         write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.metric": "rm", "reward.rm.model": str(bad)})
         p = run([sys.executable, str(ROOT / "stages" / "reward.py"), "--params", "params.yaml", "--data", str(h),
                  "--out", "data/reward"], tmp_path, check=False)
         lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
         assert p.returncode == 1 and len(lines) == 1, p.stderr
         assert lines[0].startswith("error: reward.rm.model: cannot load") and str(bad) in lines[0]
+        assert ("HF_HUB_OFFLINE" in lines[0]) == (bad == "someone/missing-rm")
         assert not (tmp_path / "data" / "reward").exists()
     write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.metric": "rm"})
     p = run([sys.executable, str(ROOT / "stages" / "reward.py"), "--params", "params.yaml", "--data", str(h),
@@ -290,8 +291,10 @@ def test_a_bleuberi_pool_file_with_two_reference_columns(tmp_path, suffix):
     assert len(test) == len({r["spec"]["source_id"] for r in test})        # a test row per prompt
     r = train[0]
     i = int(r["spec"]["source_id"].split("-")[1])
-    assert r["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Say the number {i} twice."}]
-    assert r["spec"]["references"] == [f"{i} {i}", f"{i}, {i}"] and r["answer"] == r["spec"]["references"][r["spec"]["answer_index"]]
+    assert r["prompt"] == [{"role": "system", "content": "Be brief."},
+                           {"role": "user", "content": f"Say the number {i} twice."}]
+    assert r["spec"]["references"] == [f"{i} {i}", f"{i}, {i}"]
+    assert r["answer"] == r["spec"]["references"][r["spec"]["answer_index"]]
 
 
 def test_builtin_pool_default_source(tmp_path):
@@ -386,10 +389,11 @@ def test_reward_stage_hard_selection_keeps_the_lowest_base_scores(tmp_path, tiny
     # the score is the family's scorer of that completion
     specs = {r["spec"]["source_id"]: r["spec"] for r in rows["train"] if r["task"] == "reference"}
     for s in sel[:5]:
-        assert s["score"] == tasks.score_completion("reference", s["completion"], {**specs[s["source_id"]], "metric": "bleu",
-                                                                                   "answer_tag": "answer"})
+        spec = {**specs[s["source_id"]], "metric": "bleu", "answer_tag": "answer"}
+        assert s["score"] == tasks.score_completion("reference", s["completion"], spec)
     train = io.read_jsonl(tmp_path / "r" / "train.jsonl")
-    assert {r["spec"]["source_id"] for r in train if r["task"] == "reference"} == {s["source_id"] for s in sel if s["selected"]}
+    chosen = {s["source_id"] for s in sel if s["selected"]}
+    assert {r["spec"]["source_id"] for r in train if r["task"] == "reference"} == chosen
     assert sum(r["task"] == "sat" for r in train) == 5                   # other families untouched
     assert all(r["spec"]["metric"] == "bleu" for r in train if r["task"] == "reference")
     # num_examples null: no selection, no generation, no selection file

@@ -235,7 +235,8 @@ def rm_logits(answers: list[str], specs: list[dict]) -> list[float | None]:
                 _LOGITS.clear()
             for i, x in zip(chunk, logits):
                 out[i] = float(x)
-                _LOGITS[(name, dtype, max_length, json.dumps(specs[i]["prompt"], sort_keys=True), answers[i])] = float(x)
+                prompt = json.dumps(specs[i]["prompt"], sort_keys=True)
+                _LOGITS[(name, dtype, max_length, prompt, answers[i])] = float(x)
     return out
 
 
@@ -320,7 +321,8 @@ def score_many(completions: list[str], specs: list[dict]) -> list[float | None]:
     lowest); every other completion gets the absolute score in [0, 1]."""
     answers = [parse(c, s) for c, s in zip(completions, specs)]
     c = components(answers, specs)
-    out: list[float | None] = [None if a is None else _absolute(c, i, s) for i, (a, s) in enumerate(zip(answers, specs))]
+    out: list[float | None] = [None if a is None else _absolute(c, i, s)
+                               for i, (a, s) in enumerate(zip(answers, specs))]
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(specs):
         if s.get("group_z") and _uses_rm(s) and answers[i] is not None:
