@@ -1,13 +1,16 @@
 """reward: turn each family's specs into what its scorer rewards (decision: Boltzmann
-rewards of Q at ``reward.tau``), verify every reference answer is solved by its task's own
-scorer, and write the SFT/GRPO/evaluation-ready splits (plus, per family that has one, a
-rewarded table such as ``decision.csv`` with ``reward_action_*`` columns).
+rewards of Q at ``reward.tau``; reference: the ``reward.metric`` scorer), optionally select
+the reference-scored train rows by the base model's scores (``reward.selection``), verify
+every reference answer is solved by its task's own scorer, and write the SFT/GRPO/
+evaluation-ready splits (plus, per family that has one, a rewarded table such as
+``decision.csv``, and ``reference_selection.jsonl`` when rows were selected).
 
-    python stages/reward.py --params params.yaml --data data/harmony --out data/reward
+    python stages/reward.py --params params.yaml --data data/harmony --base models/base --out data/reward
 
 References are scored through the same path as a model completion (the rendered SFT
 target), in parallel where the task runs programs (ABD/DED: the sandbox). Imported
 evaluation logs (``source: import``) keep the score the validator gave them instead.
+The base model is loaded only when a selection mode needs its answers.
 """
 from __future__ import annotations
 
@@ -16,16 +19,15 @@ from collections import Counter
 from pathlib import Path
 
 from tunepipe import TunepipeError, cli, config, io, tasks
-from tunepipe.rewarding import RewardArgs, rewarded, verify
+from tunepipe.rewarding import RewardArgs, check, rewarded, select, verify
 
 
-def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "data/reward") -> None:
-    args = config.typed(RewardArgs, config.section(config.load(params), "reward"), f"{params}: reward")
-    if not args.tau > 0:
-        raise TunepipeError(f"{params}: reward.tau: expected a number > 0, got {args.tau!r}")
-    if args.normalize not in ("none", "minmax"):
-        raise TunepipeError(f"{params}: reward.normalize: expected 'none' or 'minmax', got {args.normalize!r}")
-    splits = {}
+def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "data/reward",
+           base: str = "models/base") -> None:
+    p = config.load(params)
+    args = config.typed(RewardArgs, config.section(p, "reward"), f"{params}: reward")
+    check(args, params)
+    splits, selection = {}, None
     for split in ("train", "test"):
         path = Path(data) / f"{split}.jsonl"
         rows = io.read_jsonl(path, required=io.ROW_FIELDS + ("prompt_text", "completion_text"))
@@ -33,12 +35,16 @@ def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "
             if row["spec"] is None and row.get("source") != "import":
                 raise TunepipeError(f"{path}:{i}: row {row['id']} has no spec")
         tasks.check_rows(rows, str(path))   # rows a user brings: bad specs fail here, named
-        splits[split] = rewarded(rows, args, str(path))
-        if split == "train" and args.verify_references:
-            verify(splits[split], str(path))
+        splits[split] = rewarded(rows, args, str(path), split)
+        if split == "train":
+            splits[split], selection = select(splits[split], args, base=base, seed=config.section(p, "base")["seed"])
+            if args.verify_references:
+                verify(splits[split], str(path))
     with io.atomic_dir(out) as tmp:
         for split, rows in splits.items():
             io.write_jsonl(tmp / f"{split}.jsonl", rows)
+        if selection is not None:
+            io.write_jsonl(tmp / "reference_selection.jsonl", selection)
         for name in sorted({r["task"] for r in splits["train"]}):
             family = tasks.get(name)
             if family.reward_table is not None:

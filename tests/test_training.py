@@ -88,8 +88,8 @@ def test_grpo_changes_weights_and_logs_completions(tiny_model, tmp_path, monkeyp
     # same and GRPO's advantages would be zero: wrap the real reward with a length bonus
     real = training.reward_function
 
-    def varied(name, weight, log):
-        fn = real(name, weight, log)
+    def varied(name, weight, log, **kw):
+        fn = real(name, weight, log, **kw)
 
         def reward(prompts, completions, **kw):
             return [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **kw), completions)]
@@ -117,3 +117,22 @@ def test_reward_function_uses_the_task_scorer():
     assert out == [1.0, 0.0] and len(log) == 2
     with pytest.raises(Exception, match="grpo.reward"):
         training.reward_function("bogus", 0.0, [])
+
+
+def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
+    """TRL hands reward functions completions with special tokens dropped (Harmony's
+    `<|channel|>final<|message|>` turns into a bare `final`); the reward decodes the
+    completion ids as evaluate does instead, so both score the same text."""
+    import json
+
+    tok = models.load_tokenizer(tiny_model / "base")
+    model = models.load_model(tiny_model / "base", dtype="float32")
+    text = "<|channel|>final<|message|>x1=True<|return|>"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    stripped = tok.decode(ids, skip_special_tokens=True)
+    assert "<|channel|>" not in stripped                      # what TRL's `completions` holds
+    log = []
+    fn = training.reward_function("strict", 0.0, log, decode=training.completion_decoder(model, tok))
+    spec = json.dumps({"n_vars": 1, "clauses": [[1]]})
+    assert fn(["p"], [stripped], task=["sat"], spec=[spec], completion_ids=[ids]) == [1.0]
+    assert log[0][3] == "<|channel|>final<|message|>x1=True"  # scored and logged: specials kept, cut at eos

@@ -19,7 +19,7 @@ def require_vllm(param: str, off: str) -> None:
         raise TunepipeError(f"{param} needs a CUDA GPU and none is visible here; set {off}")
 
 
-def _decode(tokenizer, ids, stop_ids: set[int]) -> str:
+def decode(tokenizer, ids, stop_ids: set[int]) -> str:
     """Decode generated ids up to (not including) the first stop token; other specials
     (Harmony channel markup) are kept so the scorers can parse channels."""
     keep = []
@@ -38,9 +38,11 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 
 
 def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int,
-                do_sample: bool, temperature: float, num_samples: int, seed: int, desc: str) -> list[list[str]]:
+                do_sample: bool, temperature: float, num_samples: int, seed: int, desc: str,
+                top_p: float = 1.0) -> list[list[str]]:
     """``num_samples`` completions per prompt (1 for greedy). Left-padded batches, sorted
-    by length so padding stays small; a progress bar per call."""
+    by length so padding stays small; a progress bar per call. ``top_p`` < 1: nucleus
+    sampling (the reward stage's selection samples at T 0.7, top-p 0.9)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -56,7 +58,7 @@ def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, ba
             idx = order[start : start + per_batch]
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(model.device) for k, v in enc.items()}
-            kw = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if do_sample else dict(do_sample=False)
+            kw = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample else dict(do_sample=False)
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, num_return_sequences=num_samples if do_sample else 1,
                 pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(stop), **kw,
@@ -64,7 +66,7 @@ def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, ba
             gen = out[:, enc["input_ids"].shape[1]:].tolist()
             k = num_samples if do_sample else 1
             for j, i in enumerate(idx):
-                results[i] = [_decode(tokenizer, g, stop) for g in gen[j * k : (j + 1) * k]]
+                results[i] = [decode(tokenizer, g, stop) for g in gen[j * k : (j + 1) * k]]
     return results
 
 

@@ -301,12 +301,17 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
 LOG_COLUMNS = ["call", "task", "prompt", "completion", "parsed", "reward", "invalid", "error"]
 
 
-def reward_function(name: str, partial_weight: float, log: list):
+def reward_function(name: str, partial_weight: float, log: list, decode=None):
     """The GRPO reward: the task's own scorer (``strict``: the evaluator's scorer), optionally
     plus one of the family's training-only shaping terms (``strict+<term>``, e.g.
     ``strict+partial``: SAT's share of satisfied clauses) weighted by ``partial_weight``.
     Returns None for a sample its task cannot score (TRL masks it). Each sample is logged
-    as a :data:`LOG_COLUMNS` row (the parsed answer as JSON, invalid = unscorable)."""
+    as a :data:`LOG_COLUMNS` row (the parsed answer as JSON, invalid = unscorable).
+
+    ``decode(ids) -> text``: how the completion's token ids become the text scored. TRL's
+    ``completions`` drop special tokens (Harmony's ``<|channel|>final<|message|>`` becomes
+    ``final`` glued to the answer); with ``decode`` the scorer sees exactly what evaluate
+    decodes (:func:`tunepipe.generation.decode`: specials kept, cut at the first stop token)."""
     base, _, term = name.partition("+")
     shaped = sorted({t for n in tasks.names() for t in tasks.get(n).shaping})
     if base != "strict" or (term and term not in shaped):
@@ -317,6 +322,9 @@ def reward_function(name: str, partial_weight: float, log: list):
 
     def reward(prompts, completions, task, spec, **kw):
         calls[0] += 1
+        raw = list(completions)
+        if decode is not None and kw.get("completion_ids") is not None:
+            completions = [decode(ids) for ids in kw["completion_ids"]]
         specs = [json.loads(s) for s in spec]
         errors: list[bool] = []
         out = tasks.score_batch(list(task), list(completions), specs, errors)  # ABD/DED programs run in parallel
@@ -330,12 +338,20 @@ def reward_function(name: str, partial_weight: float, log: list):
             parsed = tasks.parse_completion(t, completion, s)
             log.append((calls[0], t, prompt, completion, json.dumps(parsed, default=str), out[i],
                         out[i] is None, errors[i]))
-        reward.last = (list(completions), [s is None for s in out])
+        reward.last = (raw, [s is None for s in out])
         return out
 
     reward.last = ([], [])
     reward.__name__ = name.replace("+", "_")
     return reward
+
+
+def completion_decoder(model, tokenizer):
+    """``ids -> text`` as evaluate decodes generated ids (see :func:`reward_function`)."""
+    from tunepipe import generation
+
+    stop = generation.stop_token_ids(model, tokenizer)
+    return lambda ids: generation.decode(tokenizer, list(ids), stop)
 
 
 def invalid_penalty_function(penalty: float, primary=None):
@@ -397,7 +413,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     log: list = []
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log)]
+        reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),
         args=cfg,
         train_dataset=ds,

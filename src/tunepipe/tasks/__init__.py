@@ -25,6 +25,7 @@ REGISTRY = {
     "abd": "tunepipe.tasks.abd",
     "ded": "tunepipe.tasks.ded",
     "decision": "tunepipe.tasks.decision",
+    "reference": "tunepipe.tasks.reference",
 }
 
 
