@@ -757,6 +757,7 @@ class _Features:
         self.covered: list[str] = []
         self.readonly_root = False  # every mount read-only but the per-run tmpfs
         self.writable_dirs: list[str] = []
+        self.interpreter_dirs: list[str] = []   # bound back into a per-run tmpfs covering them
 
     def public(self) -> dict:
         cg = set(self.cgroups)
@@ -808,6 +809,43 @@ _SYSTEM_TOP = {"", "bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32
                "proc", "run", "sbin", "snap", "sys", "tmp", "usr", "var"}
 
 
+def _under(p: str, q: str) -> bool:
+    return p == q or p.startswith(q.rstrip("/") + "/")
+
+
+def _interpreter_dirs() -> list[str]:
+    """The interpreter's own directories (prefixes, the venv, sys.path entries inside them:
+    stdlib, site-packages), realpaths. Not what a .pth file adds from elsewhere (an
+    editable install's src/ in the repository stays hidden)."""
+    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+    venv = os.path.dirname(exe_dir)   # a venv's root (pyvenv.cfg): sys.executable must start
+    roots = {os.path.realpath(p) for p in
+             (sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix, exe_dir,
+              os.path.dirname(os.path.realpath(sys.executable)),
+              venv if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else None)
+             if p and os.path.isdir(p)}
+    return sorted(roots | {q for q in (os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
+                           if any(_under(q, r) for r in roots)})
+
+
+def _bind_back(dirs: list[str], fds: list[int]) -> None:
+    """Bind-mount each of ``dirs`` (opened as O_PATH ``fds`` before it was covered) back
+    into the tmpfs now covering it, read-only."""
+    for n, fd in zip(dirs, fds):
+        os.makedirs(n, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", n, None, MS_BIND | MS_REC, None)
+        try:   # read-only too (keeping the flags a user namespace may not drop)
+            keep_flags = os.statvfs(n).f_flag & (2 | 4 | 8 | 1024 | 2048 | 4096)
+            _mount(None, n, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep_flags, None)
+        except OSError:
+            pass   # _readonly_root still covers it on Linux >= 5.12
+
+
+def _outermost_under(dirs: list[str], top: str) -> list[str]:
+    keep = [n for n in dirs if _under(n, top) and n != top]
+    return [n for n in keep if not any(n != k and _under(n, k) for k in keep)]
+
+
 def _hide_private_dirs(root: bool, private: list[str]) -> list[str]:
     """In the zygote's mount namespace, cover private directories with an empty read-only
     tmpfs and bind-mount the interpreter's directories back (read-only): /root and /home,
@@ -816,18 +854,8 @@ def _hide_private_dirs(root: bool, private: list[str]) -> list[str]:
     interpreter (pyenv in /root, mode 0700). Returns the covered directories."""
     import stat
 
-    exe_dir = os.path.dirname(os.path.abspath(sys.executable))
-    venv = os.path.dirname(exe_dir)   # a venv's root (pyvenv.cfg): sys.executable must start
-    under = lambda p, q: p == q or p.startswith(q.rstrip("/") + "/")  # noqa: E731
-    roots = {os.path.realpath(p) for p in
-             (sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix, exe_dir,
-              os.path.dirname(os.path.realpath(sys.executable)),
-              venv if os.path.isfile(os.path.join(venv, "pyvenv.cfg")) else None)
-             if p and os.path.isdir(p)}
-    # sys.path entries inside the interpreter's trees (stdlib, site-packages); not what a
-    # .pth file adds from elsewhere (an editable install's src/ in the repository stays hidden)
-    need = sorted(roots | {q for q in (os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
-                           if any(under(q, r) for r in roots)})
+    under = _under
+    need = _interpreter_dirs()
     blockers = set()
     for d in ("/root", "/home", *private):
         d = os.path.realpath(d)
@@ -848,20 +876,12 @@ def _hide_private_dirs(root: bool, private: list[str]) -> list[str]:
     blockers = sorted(b for b in blockers if not any(b != o and under(b, o) for o in blockers))
     covered = []
     for blocker in blockers:
-        keep = [n for n in need if under(n, blocker) and n != blocker]
-        keep = [n for n in keep if not any(n != k and under(n, k) for k in keep)]
+        keep = _outermost_under(need, blocker)
         fds = []
         try:
             fds = [os.open(n, os.O_PATH | os.O_DIRECTORY) for n in keep]
             _mount("tmpfs", blocker, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
-            for n, fd in zip(keep, fds):
-                os.makedirs(n, mode=0o755, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", n, None, MS_BIND | MS_REC, None)
-                try:   # read-only too (keeping the flags a user namespace may not drop)
-                    keep_flags = os.statvfs(n).f_flag & (2 | 4 | 8 | 1024 | 2048 | 4096)
-                    _mount(None, n, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep_flags, None)
-                except OSError:
-                    pass   # _readonly_root still covers it on Linux >= 5.12
+            _bind_back(keep, fds)
             _mount(None, blocker, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY, None)
             covered.append(blocker)
         except OSError:   # leave this directory as it was (MNT_DETACH of whatever got mounted)
@@ -1000,6 +1020,7 @@ def _zygote_setup(opts: dict) -> _Features:
         except OSError:
             pass
     f.writable_dirs = _writable_dirs()
+    f.interpreter_dirs = _interpreter_dirs()
 
     if f.mountns:
         def per_run():   # the exact per-run sequence, twice (checks the setns trick)
@@ -1430,8 +1451,16 @@ def _child(req, in_r, out_w, err_w, wp, host_workdir, uid, f: _Features) -> None
     if f.runns:
         _unshare(CLONE_NEWNS | CLONE_NEWIPC)
         for i, d in enumerate(f.writable_dirs):
+            # an interpreter (a venv) living under /tmp stays importable: bound back read-only
+            keep = _outermost_under(f.interpreter_dirs, d)
+            fds = [os.open(n, os.O_PATH | os.O_DIRECTORY) for n in keep]
             _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV,
                    f"size={TMPFS_MB if i == 0 else 8}m,nr_inodes=4096,mode=1777")
+            try:
+                _bind_back(keep, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         if f.procfs:
             _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
         workdir = "/tmp/sandbox"
