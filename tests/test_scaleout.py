@@ -306,20 +306,7 @@ def test_two_machines_on_one_host_through_dvc_repro(tmp_path):
 
 
 # ----------------------------------------------------------------------------- sweeps and the shared cache
-CACHED = ["data/collect", "data/harmony", "data/reward", "models/base", "models/sft", "models/grpo",
-          "models/export", "metrics/grpo_completions.csv", "metrics/eval_samples.jsonl"]
-
-
-def digest(root: Path, paths) -> dict:
-    import hashlib
-
-    out = {}
-    for rel in paths:
-        p = root / rel
-        for f in sorted([p] if p.is_file() else p.rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
+from test_remote import CACHED, digest  # noqa: E402  (the same outputs and digest as the S3 tests)
 
 
 @pytest.fixture(scope="module")
