@@ -14,7 +14,9 @@ def corpus(data: str) -> tuple[list[str], list[str]]:
     the pre-tokenizer atoms of the task families in them (in name order)."""
     rows = io.read_jsonl(Path(data) / "train.jsonl", required=("task", "prompt", "answer"))
     as_messages = lambda p: [{"role": "user", "content": p}] if isinstance(p, str) else p  # noqa: E731
-    texts = [harmony.render(as_messages(r["prompt"])) + harmony.render_completion(r["answer"]) for r in rows]
+    texts = [harmony.render(as_messages(r["prompt"])) + harmony.render_completion(r["answer"])
+             + "".join(t["observation"] + harmony.render_completion(t["answer"]) for t in r.get("turns") or [])
+             for r in rows]   # environments: the expert episode's later turns too
     present = sorted({r["task"] for r in rows} & set(tasks.names()))
     return texts, [a for name in present for a in tasks.get(name).atoms]
 

@@ -48,6 +48,8 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
         for task, e in results[name].items():
             g = e["greedy"]
             line = f"{name:>6} {task}: greedy {g['accuracy']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}] n={g['n']}"
+            if "mean_reward" in g:
+                line += f" | mean reward {g['mean_reward']:.3f}, {g['mean_steps']:.1f} steps"
             if "sampled" in e:
                 s = e["sampled"]
                 line += f" | sampled@T={a.temperature} {s['accuracy']:.3f} pass@{s['k']} {s['pass_at_k']:.3f}"
@@ -55,7 +57,7 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
     an = report.analyse(report.rows_from_eval(results, "eval.json", level=a.level), rule=a.pareto.rule,
                         mode=a.pareto.mode, min_samples=a.pareto.min_samples, level=a.level,
                         baseline_rows=baseline_rows, baseline_path=a.baseline, temperature=a.temperature)
-    report.write_eval_outputs(out, results, an)
+    report.write_eval_outputs(out, results, an, samples)
     io.write_jsonl(Path(out) / "eval_samples.jsonl", samples)
     for line in report.markdown(an).splitlines()[2:]:  # the frontier, the env winners, regressions
         if line.startswith("## "):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError, tasks
+from tunepipe.episodes import EpisodeArgs
 from tunepipe.report import ParetoArgs
 
 
@@ -28,6 +29,7 @@ class EvalArgs:
     num_samples: int
     level: float
     pareto: ParetoArgs
+    episode: EpisodeArgs           # multi-turn environments: tokens per turn, episode length
 
 
 def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:
@@ -71,10 +73,14 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         raise TunepipeError(f"evaluate: model {name!r}: {path} not found")
     if any(r["task"] == "overall" for r in rows):
         raise TunepipeError("evaluate: a task may not be named 'overall' (it holds the pooled results)")
+    env_rows = [r for r in rows if tasks.multi_turn(r["task"])]
+    rows = [r for r in rows if not tasks.multi_turn(r["task"])]
     prompts = [r["prompt_text"] for r in rows]
-    if a.backend == "hf":
+    model = tok = None
+    if a.backend == "hf" or env_rows:   # episodes run with transformers whatever the backend
         model = models.load_model(path, dtype=a.dtype)
         tok = models.load_tokenizer(path)
+    if a.backend == "hf":
         gen = lambda **kw: generation.hf_generate(model, tok, prompts, max_new_tokens=a.max_new_tokens,
                                                   batch_size=a.batch_size, seed=seed, **kw)
     elif a.backend == "vllm":
@@ -89,7 +95,10 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
                                 "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss})
-    result = {}
+    result, env_scores = episode_results(name, model, tok, env_rows, a, samples_out) if env_rows else ({}, [])
+    if not rows:
+        result["overall"] = overall(result, env_scores, [], a)
+        return result
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
@@ -100,8 +109,42 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         result[task] = entry
     flat0 = lambda xss: [[0.0 if s is None else s for s in xs] for xs in xss]  # noqa: E731
     greedy, sampled = flat0(greedy), flat0(sampled)
+    greedy += env_scores
+    result = dict(sorted(result.items()))
     result["overall"] = overall(result, greedy, sampled, a)
     return result
+
+
+def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
+                    samples_out: list | None) -> tuple[dict, list[list[float]]]:
+    """Greedy episodes on the held-out instances of the environments: per environment the
+    success rate (``accuracy``, Jeffreys interval), ``mean_reward`` (summed over the
+    episode), ``mean_steps`` and ``n_truncated`` (episodes cut by ``episode.max_length``).
+    Sampled episodes are not run (the Pareto comparison reads greedy by default). Also
+    returns each episode's score (1.0 solved, else 0.0) for the pooled ``overall``."""
+    from tunepipe import episodes, generation
+
+    res = episodes.run(model, tok, rows, args=a.episode, gen_kwargs={"do_sample": False},
+                       stop_ids=generation.stop_token_ids(model, tok), batch_size=a.batch_size,
+                       desc=f"{name} episodes")
+    out = {}
+    for task in sorted({r["task"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["task"] == task]
+        scores = [[1.0 if res[i]["success"] else 0.0] for i in idx]
+        g = task_summary(task, [rows[i] for i in idx], [[res[i]["text"]] for i in idx], scores,
+                         [[False] for _ in idx], a.level)
+        rewards = [res[i]["reward"] for i in idx]
+        g["mean_reward"] = sum(rewards) / len(idx)
+        g["mean_steps"] = sum(res[i]["steps"] for i in idx) / len(idx)
+        g["n_truncated"] = sum(res[i]["truncated"] for i in idx)
+        out[task] = {"greedy": g}
+    if samples_out is not None:
+        for row, r in zip(rows, res):
+            samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": r["text"],
+                                "greedy_score": 1.0 if r["success"] else 0.0, "sampled": [], "sampled_scores": [],
+                                "episode": {"success": r["success"], "reward": r["reward"], "steps": r["steps"],
+                                            "truncated": r["truncated"], "turns": r["turns"]}})
+    return out, [[1.0 if r["success"] else 0.0] for r in res]
 
 
 def overall(per_task: dict, greedy: list[list[float]], sampled: list[list[float]], a: EvalArgs) -> dict:

@@ -616,7 +616,29 @@ def task_metrics_markdown(results: dict) -> list[str]:
     return out
 
 
-def write_eval_outputs(out_dir: str | Path, results: dict, an: dict) -> None:
+def episodes_markdown(samples: list[dict], max_turns: int = 12) -> list[str]:
+    """One sample episode per environment and model (the first held-out instance), turn by
+    turn: the model's turn, the environment's answer and the step reward."""
+    from tunepipe.episodes import transcript
+
+    first: dict[tuple[str, str], dict] = {}
+    for s in samples:
+        if s.get("episode") is not None:
+            first.setdefault((s["task"], s["model"]), s)
+    if not first:
+        return []
+    out = ["## Sample episodes (greedy, the first held-out instance)", ""]
+    for (task, model), s in sorted(first.items()):
+        ep = s["episode"]
+        turns = transcript({"turns": ep["turns"][:max_turns]})
+        more = f"\n… {len(ep['turns']) - max_turns} more turns" if len(ep["turns"]) > max_turns else ""
+        out += [f"### {task} · {model}: {'solved' if ep['success'] else 'not solved'}, reward {ep['reward']:g}, "
+                f"{ep['steps']} steps{' (cut by episode.max_length)' if ep['truncated'] else ''}",
+                "", "```", turns + more, "```", ""]
+    return out
+
+
+def write_eval_outputs(out_dir: str | Path, results: dict, an: dict, samples: list[dict] | None = None) -> None:
     """Everything `evaluate` writes besides the samples: ``eval.json`` (the per-model, per-task
     numbers), ``pareto.json`` (the headline), ``report.md``, ``eval.png`` and the DVC bar data
     ``eval_bars_greedy.json`` / ``eval_bars_sampled.json``."""
@@ -628,6 +650,7 @@ def write_eval_outputs(out_dir: str | Path, results: dict, an: dict) -> None:
     for mode in MODES:
         io.write_json(out / f"eval_bars_{mode}.json", bar_rows(an, mode))
     with io.atomic_file(out / "report.md") as tmp:
-        Path(tmp).write_text("\n".join([markdown(an, "Evaluation report"), *task_metrics_markdown(results)]) + "\n")
+        Path(tmp).write_text("\n".join([markdown(an, "Evaluation report"), *task_metrics_markdown(results),
+                                        *episodes_markdown(samples or [])]) + "\n")
     with io.atomic_file(out / "eval.png") as tmp:
         plot(an, tmp)

@@ -137,8 +137,15 @@ def select(rows: list[dict], args: RewardArgs, *, base: str, seed: int) -> tuple
 
 def verify(rows: list[dict], where: str) -> None:
     """Every reference answer (except imported logs) counts as solved by its scorer."""
-    idx = [i for i, row in enumerate(rows) if row.get("source") != "import"]
-    scores = tasks.score_batch([rows[i]["task"] for i in idx], [rows[i]["completion_text"] for i in idx],
+    def reference(row):   # environments: the whole expert episode, replayed
+        if tasks.multi_turn(row["task"]):
+            return "\n\n".join([row["answer"], *(t["answer"] for t in row["turns"])])
+        return row["completion_text"]
+
+    # imported logs and environment instances without an expert (a real server's) have no reference
+    idx = [i for i, row in enumerate(rows) if row.get("source") != "import"
+           and not (tasks.multi_turn(row["task"]) and row.get("turns") is None)]
+    scores = tasks.score_batch([rows[i]["task"] for i in idx], [reference(rows[i]) for i in idx],
                                [rows[i]["spec"] for i in idx])
     for i, s in zip(idx, scores):
         if not tasks.solved(rows[i]["task"], s, rows[i]["spec"]):

@@ -70,3 +70,48 @@ def chat_messages(t: dict | None, where: str):
                 for role in ("system", "developer", "user") if t[role] is not None]
 
     return convert
+
+
+_SENT_A, _SENT_O = "\x00TUNEPIPE_TURN\x00", "\x00TUNEPIPE_OBSERVATION\x00"
+
+
+def observation_wrap(h: dict, tokenizer=None) -> tuple[str, str]:
+    """``(before, after)``: the text around an environment observation between two model
+    turns of a multi-turn episode. ``before`` follows the model's completion (its
+    end-of-turn marker included, as in ``completion_text``) and opens a user message;
+    ``after`` closes it and opens the next assistant turn. Harmony:
+    ``<|start|>user<|message|>`` / ``<|end|><|start|>assistant``; a model template: read off
+    the template by rendering a conversation with placeholder turns."""
+    if h["format"] == "harmony":
+        from tunepipe import harmony
+
+        return f"{harmony.START}user{harmony.MESSAGE}", f"{harmony.END}{harmony.START}assistant"
+    render = renderer(h, tokenizer)
+    user = [{"role": "user", "content": "Q"}]
+    _prompt, completion = render(user, _SENT_A)
+    end_marker = completion[completion.index(_SENT_A) + len(_SENT_A):]
+    full = tokenizer.apply_chat_template(
+        user + [{"role": "assistant", "content": _SENT_A}, {"role": "user", "content": _SENT_O}],
+        tokenize=False, add_generation_prompt=True)
+    if _SENT_A not in full or _SENT_O not in full:
+        raise TunepipeError("harmony_convert.format=model: the chat template drops earlier turns; it cannot "
+                            "render multi-turn episodes (use format: harmony or another chat_template)")
+    tail = full[full.index(_SENT_A) + len(_SENT_A):]
+    before, _, after = tail.partition(_SENT_O)
+    if end_marker and before.startswith(end_marker):
+        before = before[len(end_marker):]
+    return before, after
+
+
+def episode_rows(row: dict, render, wrap: tuple[str, str]) -> list[list[str]]:
+    """``[[prompt_text, completion_text], ...]`` for the expert turns after the first of a
+    multi-turn row (``row["turns"]``): each prompt is the episode so far, built exactly as
+    :mod:`tunepipe.episodes` builds it at rollout and evaluation time."""
+    before, after = wrap
+    prefix, last = row["prompt_text"], row["completion_text"]
+    out = []
+    for t in row.get("turns") or []:
+        prefix = prefix + last + before + t["observation"] + after
+        last = render(row["prompt"], t["answer"])[1]
+        out.append([prefix, last])
+    return out

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError, io, models, tasks
+from tunepipe.episodes import EpisodeArgs
 
 
 @dataclass
@@ -42,7 +43,7 @@ class SFTArgs:
     eval_steps: int
     logging_steps: int
     save_steps: int
-    gradient_checkpointing: bool
+    activation_checkpointing: bool   # recompute activations in backward (transformers 5 name)
     dtype: str
     lora: LoraArgs
 
@@ -69,11 +70,12 @@ class GRPOArgs:
     invalid_penalty: float   # > 0: a second reward function, -invalid_penalty for an invalid completion
     logging_steps: int
     save_steps: int
-    gradient_checkpointing: bool
+    activation_checkpointing: bool   # recompute activations in backward (transformers 5 name)
     dtype: str
     use_vllm: bool
     vllm_mode: str
     tasks: list[str] | None  # train on rows of these tasks only (null: all); stages/grpo.py filters
+    episode: EpisodeArgs     # multi-turn environments: tokens per turn, episode length
 
 
 class LiveCallback:
@@ -229,7 +231,7 @@ def _common(a, out: Path, seed: int) -> dict:
         save_strategy="steps" if a.save_steps > 0 else "no",
         save_steps=max(a.save_steps, 1),
         save_total_limit=2,
-        gradient_checkpointing=a.gradient_checkpointing,
+        activation_checkpointing=a.activation_checkpointing,
         bf16=dt == torch.bfloat16,
         fp16=dt == torch.float16,
         report_to="none",
@@ -250,6 +252,20 @@ def _peft_config(lora: LoraArgs):
     )
 
 
+def sft_pairs(rows: list[dict]) -> list[dict]:
+    """The SFT examples of the rows: one per row, plus one per later expert turn of an
+    environment episode (``sft_turns``: the episode so far as prompt, the environment's
+    observations included, so only model turns are targets). Environment instances
+    without an expert episode (a real server's: ``turns`` null) are skipped."""
+    out = []
+    for r in rows:
+        if "sft_turns" in r and r.get("turns") is None:
+            continue
+        out.append(r)
+        out += [{"prompt_text": p, "completion_text": c} for p, c in r.get("sft_turns") or []]
+    return out
+
+
 def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: str, seed: int) -> dict:
     """Supervised fine-tuning on ``prompt_text`` -> ``completion_text`` (loss on the completion)."""
     import random
@@ -258,7 +274,7 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    rows = io.read_jsonl(data, required=("prompt_text", "completion_text"))
+    rows = sft_pairs(io.read_jsonl(data, required=("prompt_text", "completion_text")))
     if not rows:
         raise TunepipeError(f"{data}: no training rows")
     set_seed(seed)
@@ -325,11 +341,30 @@ def reward_function(name: str, partial_weight: float, log: list, decode=None):
         raw = list(completions)
         if decode is not None and kw.get("completion_ids") is not None:
             completions = [decode(ids) for ids in kw["completion_ids"]]
+        completions = list(completions)
         specs = [json.loads(s) for s in spec]
-        errors: list[bool] = []
-        out = tasks.score_batch(list(task), list(completions), specs, errors)  # ABD/DED programs run in parallel
+        # environment episodes were rewarded by their environment during the rollout
+        episodic = [kw.get("episode_reward") is not None and kw["episode_reward"][i] is not None
+                    for i in range(len(specs))]
+        single = [i for i in range(len(specs)) if not episodic[i]]
+        out: list = [None] * len(specs)
+        errors = [False] * len(specs)
+        sub_err: list[bool] = []
+        for i, sc in zip(single, tasks.score_batch([task[i] for i in single], [completions[i] for i in single],
+                                                   [specs[i] for i in single], sub_err)):   # ABD/DED in parallel
+            out[i] = sc
+        for i, e in zip(single, sub_err):
+            errors[i] = e
+        for i in range(len(specs)):
+            if episodic[i]:
+                out[i] = float(kw["episode_reward"][i])
+                completions[i] = kw["episode_text"][i]
         for i, (prompt, completion, t, s) in enumerate(zip(prompts, completions, task, specs)):
             family = tasks.get(t)
+            if episodic[i]:
+                parsed = {"success": kw["episode_success"][i], "steps": kw["episode_steps"][i]}
+                log.append((calls[0], t, prompt, completion, json.dumps(parsed), out[i], False, False))
+                continue
             if out[i] is not None and term in family.shaping:
                 try:
                     out[i] += partial_weight * float(family.shaping[term](tasks.response_text(completion, family.reads), s))
@@ -366,9 +401,53 @@ def invalid_penalty_function(penalty: float, primary=None):
             invalid = primary.last[1]
         else:
             invalid = [s is None for s in tasks.score_batch(list(task), list(completions), [json.loads(s) for s in spec])]
+            episodic = kw.get("episode_reward") or [None] * len(invalid)   # episodes are never invalid
+            invalid = [bad and ep is None for bad, ep in zip(invalid, episodic)]
         return [-penalty if bad else 0.0 for bad in invalid]
 
     return invalid_penalty
+
+
+def rollout_function(a: GRPOArgs, tokenizer, stop_ids: set[int]):
+    """TRL's ``rollout_func`` for batches holding environment rows: every row of the batch
+    goes through :func:`tunepipe.episodes.run` (episodes for environment rows, one
+    generation of ``max_completion_length`` for the others), sampled with the trainer's
+    own generation settings. Returns the token ids, ``env_mask`` (the environment's tokens
+    are left out of the loss) and the episodes' reward, success, steps and text, which TRL
+    hands to :func:`reward_function` as columns. The rows themselves come from
+    :class:`_RowsTrainer` (TRL passes the prompts only)."""
+    from tunepipe import episodes
+
+    def rollout(prompts, trainer):
+        from trl.models import unwrap_model_for_generation
+
+        inputs = trainer.tunepipe_inputs
+        rows = [{"prompt_text": p, "task": x["task"], "spec": json.loads(x["spec"]),
+                 "obs_wrap": json.loads(x["obs_wrap"])} for p, x in zip(prompts, inputs)]
+        gk = trainer.generation_kwargs
+        gen_kwargs = {"do_sample": True, **{k: gk[k] for k in ("temperature", "top_p", "top_k", "min_p",
+                                                                 "repetition_penalty") if gk.get(k) is not None}}
+        with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator) as model:
+            res = episodes.run(model, tokenizer, rows, args=a.episode, gen_kwargs=gen_kwargs, stop_ids=stop_ids,
+                               batch_size=len(rows), single_tokens=a.max_completion_length, progress=False)
+        pick = lambda key: [r.get(key) for r in res]  # noqa: E731
+        return {"prompt_ids": pick("prompt_ids"), "completion_ids": pick("completion_ids"), "logprobs": None,
+                "env_mask": pick("env_mask"), "episode_reward": pick("reward"), "episode_success": pick("success"),
+                "episode_steps": pick("steps"), "episode_text": pick("text")}
+
+    return rollout
+
+
+def _rows_trainer():
+    """GRPOTrainer that keeps the batch's rows where :func:`rollout_function` finds them."""
+    from trl import GRPOTrainer
+
+    class _RowsTrainer(GRPOTrainer):
+        def _generate_and_score_completions(self, inputs):
+            self.tunepipe_inputs = inputs
+            return super()._generate_and_score_completions(inputs)
+
+    return _RowsTrainer
 
 
 def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int) -> dict:
@@ -388,8 +467,10 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
             "prompt": [r["prompt_text"] for r in rows],
             "task": [r["task"] for r in rows],
             "spec": [json.dumps(r["spec"]) for r in rows],
+            "obs_wrap": [json.dumps(r.get("obs_wrap")) for r in rows],
         }
     )
+    multi = any(tasks.multi_turn(r["task"]) for r in rows)
     tokenizer = models.load_tokenizer(init)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
     cfg = GRPOConfig(
@@ -411,7 +492,18 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
     model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)   # after the config: ZeRO-3 shards it
     log: list = []
-    trainer = GRPOTrainer(
+    if multi and a.use_vllm:
+        raise TunepipeError("grpo.use_vllm: environment episodes run with transformers' generate; "
+                            "set grpo.use_vllm: false or leave the environments out of grpo.tasks")
+    extra = {}
+    if multi:   # environment rows: episodes through TRL's rollout_func
+        import os
+
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+        from tunepipe import generation
+
+        extra["rollout_func"] = rollout_function(a, tokenizer, generation.stop_token_ids(model, tokenizer))
+    trainer = (_rows_trainer() if multi else GRPOTrainer)(
         model=model,
         reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),
@@ -419,6 +511,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         train_dataset=ds,
         processing_class=tokenizer,
         callbacks=[LiveCallback(live_dir, resume=resume is not None)],
+        **extra,
     )
     res = _train_and_save(trainer, resume, tokenizer, out)
     from accelerate.utils import gather_object

@@ -19,13 +19,20 @@ import importlib
 from tunepipe import TunepipeError
 from tunepipe.tasks.protocol import BuildRequest, Family, field_error  # noqa: F401 (re-export)
 
-#: task name -> module path (the module defines ``FAMILY``). One line per family.
+#: task name -> module path (the module defines ``FAMILY``), or ``module:ATTRIBUTE`` when one
+#: module defines several families. One line per family.
 REGISTRY = {
     "sat": "tunepipe.tasks.sat",
     "abd": "tunepipe.tasks.abd",
     "ded": "tunepipe.tasks.ded",
     "decision": "tunepipe.tasks.decision",
     "reference": "tunepipe.tasks.reference",
+    # multi-turn text environments (module:attribute -- the five share one module)
+    "craft": "tunepipe.tasks.envs.family:CRAFT",
+    "grid": "tunepipe.tasks.envs.family:GRID",
+    "shop": "tunepipe.tasks.envs.family:SHOP",
+    "household": "tunepipe.tasks.envs.family:HOUSEHOLD",
+    "lab": "tunepipe.tasks.envs.family:LAB",
 }
 
 
@@ -33,11 +40,17 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
+def multi_turn(name: str) -> bool:
+    """Whether family ``name`` is a multi-turn environment (its rows are whole episodes)."""
+    return get(name).episode is not None
+
+
 def get(name: str) -> Family:
     """The :class:`Family` of task ``name``; a clear error for unknown names."""
     if name not in REGISTRY:
         raise TunepipeError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
-    family = importlib.import_module(REGISTRY[name]).FAMILY
+    module, _, attr = REGISTRY[name].partition(":")
+    family = getattr(importlib.import_module(module), attr or "FAMILY")
     if family.name != name:
         raise TunepipeError(f"{REGISTRY[name]}: FAMILY.name is {family.name!r}, registered as {name!r}")
     return family

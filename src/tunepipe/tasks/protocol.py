@@ -51,6 +51,11 @@ field               required  what it is
                               publishable in that shape
 ``from_service``    no        ``from_service(env_value) -> spec``: the inverse, for imported
                               evaluation logs in the service shape
+``episode``         no        multi-turn families (text environments): ``episode(spec) ->
+                              (env, first observation)``, the instance reset; rows then carry
+                              ``turns`` (the expert episode after the first turn) and
+                              :mod:`tunepipe.episodes` runs whole episodes for grpo and
+                              evaluate. ``score`` replays every ``Action:`` of a transcript
 ==================  ========  ==================================================================
 
 Every optional part has a declared default: callers never probe a module with ``hasattr``.
@@ -109,6 +114,7 @@ class Family:
     metrics: Callable[[list, list[dict], float], dict] | None = None
     to_service: Callable[[dict], dict] | None = None
     from_service: Callable[[Any], dict] | None = None
+    episode: Callable[[dict], tuple[Any, str]] | None = None
 
     def __post_init__(self):
         if self.reads not in ("all", "final"):

@@ -1,0 +1,153 @@
+"""Whole episodes in the text environments, batched: grpo's rollouts and evaluate's episodes.
+
+Every active episode of a batch takes its next turn in one ``generate`` call (left-padded,
+lock-step), so a batch of E episodes of T turns costs T calls, not E x T. An episode's
+token sequence is built exactly as the SFT rows render it (harmony_convert): the prompt,
+then per turn the model's tokens (its stop token included) and the environment's
+observation wrapped by the chat format (``row["obs_wrap"]``: the text before and after an
+observation, which closes the model's turn and opens the next). The model's tokens are
+marked 1 in ``env_mask``, the environment's 0 (TRL leaves them out of the loss).
+
+A turn's text (cut at the stop token, chat markup removed as the scorers see it) is parsed
+with AgentGym's ``Action:`` parser; an unparseable turn is still a step (the environment
+answers with its error observation). An episode ends when the environment says done (goal
+reached or its step limit) or when the next turn would not fit in ``max_length`` tokens
+(unsuccessful). Rows of single-turn tasks in the same batch get one generation of
+``single_tokens`` tokens and no environment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tunepipe import tasks
+
+
+@dataclass
+class EpisodeArgs:
+    turn_tokens: int          # new tokens per model turn
+    max_length: int | None    # prompt + whole episode, in tokens; null: the model's max_position_embeddings
+
+
+@dataclass
+class _Run:
+    row: dict
+    prompt_ids: list[int]
+    env: object = None
+    wrap: tuple[str, str] = ("", "")
+    completion_ids: list[int] = field(default_factory=list)
+    mask: list[int] = field(default_factory=list)
+    reward: float = 0.0
+    steps: int = 0
+    success: bool = False
+    done: bool = False
+    truncated: bool = False
+    turns: list[dict] = field(default_factory=list)
+
+
+def model_max_length(model, args: EpisodeArgs) -> int:
+    if args.max_length is not None:
+        return args.max_length
+    return int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+
+
+def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: dict, stop_ids: set[int],
+        batch_size: int, single_tokens: int = 0, desc: str = "episodes", prompt_ids: list[list[int]] | None = None,
+        progress: bool = True) -> list[dict]:
+    """Run one episode per row (rows of multi-turn families) or one generation (other rows).
+
+    ``gen_kwargs``: sampling settings for ``model.generate`` (``do_sample``, ``temperature``
+    ...; ``max_new_tokens`` is set here). Returns per row ``prompt_ids``, ``completion_ids``,
+    ``env_mask``, and for episodes ``reward`` (summed), ``success``, ``steps``,
+    ``truncated``, ``turns`` (``turn``, ``action``, ``observation``, ``reward``) and
+    ``text`` (the whole episode decoded, specials kept)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from tunepipe import generation
+    from tunepipe.tasks.envs.base import parse_action
+
+    max_len = model_max_length(model, args)
+    runs = []
+    for i, row in enumerate(rows):
+        ids = prompt_ids[i] if prompt_ids is not None else tokenizer(row["prompt_text"], add_special_tokens=False)["input_ids"]
+        r = _Run(row=row, prompt_ids=list(ids))
+        family = tasks.get(row["task"])
+        if family.episode is not None:
+            r.env, _first = family.episode(row["spec"])
+            r.wrap = tuple(row["obs_wrap"])
+        runs.append(r)
+    pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    bar = tqdm(desc=desc, unit="turn", disable=not progress, total=None)
+    while True:
+        active = [r for r in runs if not r.done]
+        if not active:
+            break
+        active.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
+        for start in range(0, len(active), batch_size):
+            chunk = active[start : start + batch_size]
+            seqs = [r.prompt_ids + r.completion_ids for r in chunk]
+            want = max(args.turn_tokens if r.env is not None else single_tokens for r in chunk)
+            room = max_len - max(len(s) for s in seqs)
+            if room < 1:   # the longest no longer fits: end it, retry the rest next round
+                for r, s in zip(chunk, seqs):
+                    if len(s) >= max_len:
+                        r.done = r.truncated = True
+                continue
+            width = max(len(s) for s in seqs)
+            input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
+            attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
+            with torch.no_grad():
+                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=min(want, room),
+                                     pad_token_id=pad, eos_token_id=sorted(stop_ids), **gen_kwargs)
+            for r, gen in zip(chunk, out[:, width:].tolist()):
+                cut = next((j for j, t in enumerate(gen) if t in stop_ids), None)
+                gen = gen[: cut + 1] if cut is not None else gen   # unfinished rows are never padded
+                r.completion_ids += gen
+                r.mask += [1] * len(gen)
+                if r.env is None:
+                    r.done = True
+                    continue
+                _step(r, generation.decode(tokenizer, gen, stop_ids), tokenizer, parse_action, max_len, args)
+            bar.update(len(chunk))
+    bar.close()
+    out = []
+    for r in runs:
+        d = {"prompt_ids": r.prompt_ids, "completion_ids": r.completion_ids, "env_mask": r.mask}
+        if r.env is not None:
+            d.update(reward=r.reward, success=r.success, steps=r.steps, truncated=r.truncated, turns=r.turns,
+                     text=tokenizer.decode(r.completion_ids, skip_special_tokens=False))
+            close = getattr(r.env, "close", None)
+            if close is not None:
+                close()
+        out.append(d)
+    return out
+
+
+def _step(r: _Run, text: str, tokenizer, parse_action, max_len: int, args: EpisodeArgs) -> None:
+    """Apply the model's turn ``text`` to the environment; append its observation (or end)."""
+    family = tasks.get(r.row["task"])
+    action = parse_action(tasks.response_text(text, family.reads), keep=r.env.keep)
+    observation, reward, done = r.env.step(action)
+    r.steps += 1
+    r.reward += float(reward)
+    r.turns.append({"turn": text, "action": action, "observation": observation, "reward": reward})
+    if done:
+        r.done, r.success = True, bool(r.env.success)
+        return
+    before, after = r.wrap
+    env_ids = tokenizer(before + observation + after, add_special_tokens=False)["input_ids"]
+    if len(r.prompt_ids) + len(r.completion_ids) + len(env_ids) + 1 > max_len:
+        r.done = r.truncated = True   # no room for another turn
+        return
+    r.completion_ids += env_ids
+    r.mask += [0] * len(env_ids)
+
+
+def transcript(result: dict) -> str:
+    """An episode as readable text: each model turn, then the environment's answer."""
+    parts = []
+    for t in result["turns"]:
+        said = tasks.response_text(t["turn"], "final").strip().replace("\n", "\n  ")
+        parts.append(f"> {said}\n< {t['observation']}  (reward {t['reward']:g})")
+    return "\n".join(parts)

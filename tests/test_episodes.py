@@ -1,0 +1,187 @@
+"""Multi-turn environments wired into the pipeline: collect's expert episodes, the SFT rows
+harmony_convert renders from them, the batched episode engine (grpo's rollouts, evaluate),
+GRPO through TRL's rollout_func with the environment's tokens masked, and evaluate's
+per-environment results."""
+import json
+import random
+
+import pytest
+
+from tunepipe import episodes, harmony, io, models, tasks, templates, training
+from tunepipe.tasks import BuildRequest
+from tunepipe.tasks.envs.base import EnvConfig
+
+ENVS = ("craft", "grid", "shop", "household", "lab")
+CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None)
+H = {"format": "harmony", "reasoning_effort": "low", "knowledge_cutoff": "2024-06", "current_date": None,
+     "system_message": False}
+
+
+def env_rows(name, n, split="train", cfg=CFG, seed=0):
+    family = tasks.get(name)
+    rows = family.build(n, random.Random(f"{seed}/{split}"), cfg, BuildRequest(split=split, seed=seed))
+    render = templates.renderer(H)
+    wrap = templates.observation_wrap(H)
+    for i, r in enumerate(rows):
+        r["id"] = f"{split}-{name}-{i}"
+        r["prompt_text"], r["completion_text"] = render(r["prompt"], r["answer"])
+        r["obs_wrap"] = list(wrap)
+        r["sft_turns"] = templates.episode_rows(r, render, wrap)
+    return rows
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(name):
+    rows = env_rows(name, 5, cfg=EnvConfig(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.1,
+                                           invalid_reward=0.0, server=None))
+    family = tasks.get(name)
+    for r in rows:
+        tasks.check_rows([r], "t")
+        transcript = "\n\n".join([r["answer"], *(t["answer"] for t in r["turns"])])
+        assert family.score(transcript, r["spec"]) == 1.0        # the whole expert episode solves it
+        assert family.score("Thought:\nno\n\nAction:\ninventory", r["spec"]) == 0.0
+        assert family.parse(r["answer"], r["spec"]) == r["answer"].split("Action:\n")[1].strip().lower() or True
+        assert r["prompt"][0]["content"].startswith(family.episode(r["spec"])[0].instruction)
+    assert len({family.key(r) for r in rows}) == len(rows)
+
+
+def test_sft_turns_are_the_episode_so_far_with_only_the_model_turn_as_target():
+    r = env_rows("craft", 1)[0]
+    before, after = r["obs_wrap"]
+    prefix = r["prompt_text"] + r["completion_text"]
+    for (p, c), t in zip(r["sft_turns"], r["turns"]):
+        assert p == prefix + before + t["observation"] + after      # the observation is context
+        assert c == harmony.render_completion(t["answer"])          # the target is the model's turn
+        prefix = p + c
+    pairs = training.sft_pairs([r, {**r, "turns": None, "sft_turns": []}])
+    assert len(pairs) == 1 + len(r["turns"])                         # a server instance (no expert) is skipped
+
+
+def test_observation_wrap_of_a_model_chat_template():
+    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models as tm
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(tm.WordLevel({"<unk>": 0}, unk_token="<unk>")),
+                                  eos_token="<|im_end|>")
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    h = {"format": "model", "chat_template": None}
+    before, after = templates.observation_wrap(h, tok)
+    assert (before, after) == ("\n<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n")
+
+
+@pytest.fixture(scope="module")
+def env_model(tmp_path_factory):
+    """A tiny model whose tokenizer knows the environments' text, and craft/grid rows."""
+    d = tmp_path_factory.mktemp("envmodel")
+    rows = env_rows("craft", 6) + env_rows("grid", 6)
+    texts = [r["prompt_text"] + r["completion_text"] + "".join(p + c for p, c in r["sft_turns"]) for r in rows]
+    tiny = dict(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+    models.build_tiny(d / "base", texts, seed=0, tiny=tiny)
+    io.write_jsonl(d / "train.jsonl", rows)
+    return d, rows
+
+
+def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
+    from tunepipe import generation
+
+    d, rows = env_model
+    model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+    args = episodes.EpisodeArgs(turn_tokens=6, max_length=None)
+    stop = generation.stop_token_ids(model, tok)
+    res = episodes.run(model, tok, rows, args=args, gen_kwargs={"do_sample": False}, stop_ids=stop, batch_size=5,
+                       progress=False)
+    again = episodes.run(model, tok, rows, args=args, gen_kwargs={"do_sample": False}, stop_ids=stop, batch_size=3,
+                         progress=False)
+    assert [r["completion_ids"] for r in res] == [r["completion_ids"] for r in again]   # batching-independent
+    for row, r in zip(rows, res):
+        assert len(r["env_mask"]) == len(r["completion_ids"]) and 1 <= r["steps"] <= row["spec"]["max_steps"]
+        # the tokens marked 0 are exactly the wrapped observations, in order
+        env_text, model_tokens, chunks = [], [], []
+        for t, m in zip(r["completion_ids"], r["env_mask"]):
+            if m == 0:
+                env_text.append(t)
+            elif env_text:
+                chunks.append(tok.decode(env_text, skip_special_tokens=False))
+                env_text = []
+        before, after = row["obs_wrap"]
+        assert chunks == [before + t["observation"] + after for t in r["turns"][: len(chunks)]]
+        assert len(chunks) == r["steps"] - 1 or r["truncated"]
+        # replaying the parsed actions in a fresh instance gives the same observations and reward
+        env, _ = tasks.get(row["task"]).episode(row["spec"])
+        total = 0.0
+        for t in r["turns"]:
+            obs, rew, done = env.step(t["action"])
+            assert obs == t["observation"] and rew == t["reward"]
+            total += rew
+        assert total == pytest.approx(r["reward"]) and env.success == r["success"]
+    assert all(r["steps"] == row["spec"]["max_steps"] or r["truncated"] for row, r in zip(rows, res))  # random model
+
+
+def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monkeypatch):
+    d, rows = env_model
+    sat = json.loads((d / "train.jsonl").read_text().splitlines()[0])
+    data = tmp_path / "rows.jsonl"
+    io.write_jsonl(data, rows + [{"id": "s", "task": "sat", "prompt_text": "x", "completion_text": "y",
+                                  "spec": {"n_vars": 1, "clauses": [[1]]}, "obs_wrap": None}])
+    seen = {}
+    real = training.rollout_function
+
+    def spy(a, tok, stop):
+        fn = real(a, tok, stop)
+
+        def rollout(prompts, trainer):
+            out = fn(prompts, trainer)
+            seen.setdefault("masks", []).extend(out["env_mask"])
+            seen.setdefault("tasks", []).extend(x["task"] for x in trainer.tunepipe_inputs)
+            return out
+        return rollout
+
+    monkeypatch.setattr(training, "rollout_function", spy)
+    real_reward = training.reward_function   # a random model never succeeds: vary the rewards by length
+
+    def varied(name, weight, log, **kw):
+        fn = real_reward(name, weight, log, **kw)
+        return lambda prompts, completions, **k: [r + 0.01 * len(c) for r, c in zip(fn(prompts, completions, **k),
+                                                                                    completions)]
+
+    monkeypatch.setattr(training, "reward_function", varied)
+    from test_training import changed, grpo_args, weights
+
+    out, csv_path = tmp_path / "grpo", tmp_path / "completions.csv"
+    a = grpo_args(max_steps=2, prompts_per_step=4, num_generations=2,
+                  episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None))
+    res = training.grpo(a, data=str(data), init=str(d / "base"), out=str(out), ckpt_dir=str(tmp_path / "ckpt"),
+                        live_dir=str(tmp_path / "live"), completions_csv=str(csv_path), seed=0)
+    assert res["steps"] == 2 and changed(weights(d / "base"), weights(out)) > 0
+    assert any(0 in m for m in seen["masks"])                 # environment tokens were masked
+    import csv
+
+    log = list(csv.DictReader(csv_path.open()))
+    env_log = [r for r in log if r["task"] in ("craft", "grid")]
+    assert env_log and all(set(json.loads(r["parsed"])) == {"success", "steps"} for r in env_log)
+    assert any("<|start|>user<|message|>" in r["completion"] for r in env_log)   # whole episodes logged
+    assert sat is not None
+
+
+def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
+    from tunepipe import evaluation, report
+    from tunepipe.report import ParetoArgs
+
+    d, rows = env_model
+    test = env_rows("craft", 4, split="test") + env_rows("grid", 4, split="test")
+    a = evaluation.EvalArgs(models=["base"], extra_models={}, baseline=None, max_rows=None, max_new_tokens=4,
+                            batch_size=8, backend="hf", dtype="float32", temperature=1.0, num_samples=2, level=0.8,
+                            pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
+                            episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None))
+    samples = []
+    res = evaluation.evaluate_model("base", str(d / "base"), test, a, 0, samples)
+    for name in ("craft", "grid"):
+        g = res[name]["greedy"]
+        assert g["n"] == 4 and {"mean_reward", "mean_steps", "n_truncated", "ci_low", "ci_high"} <= set(g)
+        assert "sampled" not in res[name]
+    assert res["overall"]["greedy"]["n"] == 8
+    assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
+    md = "\n".join(report.episodes_markdown(samples))
+    assert "### craft · base" in md and "### grid · base" in md and "< " in md
