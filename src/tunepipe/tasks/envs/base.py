@@ -83,7 +83,8 @@ class TextEnv(abc.ABC):
         self.done = True
         self.success = False
         self.observation = ""
-        self._rewarded: set = set()
+        self._reached: set = set()
+        self.rewarded_subgoals: set = set()
 
     # --- public API ---------------------------------------------------------------------
     def reset(self, seed: int, difficulty: int) -> str:
@@ -93,9 +94,9 @@ class TextEnv(abc.ABC):
         self.seed, self.difficulty = seed, difficulty
         self.steps, self.total_reward = 0, 0.0
         self.done, self.success = False, False
-        self._rewarded = set()
+        self.rewarded_subgoals = set()
         self.observation = self._reset(self.rng, difficulty)
-        self._rewarded = set(self._subgoals())  # nothing reached at the start is rewarded
+        self._reached = set(self._subgoals())  # nothing reached at the start is rewarded
         return self.observation
 
     def step(self, action: str | None) -> tuple[str, float, bool]:
@@ -108,8 +109,9 @@ class TextEnv(abc.ABC):
         except Exception as e:  # an env bug must not crash a rollout; surface it in the text
             obs, ok = f"{self.error_observation} ({type(e).__name__})", False
         reward = 0.0 if ok else float(self.cfg.invalid_reward)
-        new = set(self._subgoals()) - self._rewarded
-        self._rewarded |= new
+        new = set(self._subgoals()) - self._reached
+        self._reached |= new
+        self.rewarded_subgoals |= new
         reward += self.cfg.step_reward * len(new)
         done, success, goal_reward = self._status()
         if done:
