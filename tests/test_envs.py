@@ -169,6 +169,9 @@ def test_make_and_unknown():
         make("nope", cfg())
     with pytest.raises(ValueError):
         ENVS["craft"](cfg()).reset(0, 4)
+    for bad in [dict(difficulty=[0, 2]), dict(difficulty=[3, 1]), dict(difficulty=2), dict(max_steps=0)]:
+        with pytest.raises(TunepipeError):
+            cfg(**bad)
 
 
 def test_first_observations_short():

@@ -52,6 +52,16 @@ class EnvConfig:
     invalid_reward: float = 0.0
     server: str | None = None
 
+    def __post_init__(self):
+        from tunepipe import TunepipeError
+        d = self.difficulty
+        if not (isinstance(d, (list, tuple)) and len(d) == 2 and all(isinstance(x, int) for x in d)
+                and 1 <= d[0] <= d[1] <= 3):
+            raise TunepipeError(f"env difficulty must be [min, max] with 1 <= min <= max <= 3, got {d!r}")
+        if not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise TunepipeError(f"env max_steps must be a positive integer, got {self.max_steps!r}")
+        self.difficulty = list(d)
+
 
 LEVELS = (1, 2, 3)
 
