@@ -78,8 +78,10 @@ class EpisodeOver(RuntimeError):
 
 
 class TextEnv(abc.ABC):
-    """A small deterministic text environment. Subclasses implement ``_reset``, ``_step``,
-    ``_subgoals``, ``_status``, ``valid_actions`` and ``expert``."""
+    """A small deterministic text environment. ``step`` on a finished episode raises
+    :class:`EpisodeOver`; an invalid or empty command gets ``error_observation`` (or the
+    env's specific error), ``invalid_reward``, and counts as a step. Subclasses implement
+    ``_reset``, ``_step``, ``_subgoals``, ``_status``, ``valid_actions`` and ``expert``."""
 
     name: str = ""
     keep: str = DEFAULT_KEEP
