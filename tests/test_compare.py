@@ -162,6 +162,21 @@ def test_exp_show_sources_and_dedup():
         report.exp_show_sources({"rev": "workspace"})
 
 
+def test_exp_show_sources_read_eval_json_from_git_when_not_a_metric(repo):
+    """eval.json is a plain cache:false out now: `dvc exp show` lists summary.json only, so
+    each row's eval.json comes from its commit (here: the repo's two commits)."""
+    head, prev = (run(["git", "rev-parse", r], repo).stdout.strip() for r in ("HEAD", "HEAD~1"))
+    show = [_rec("workspace", None, None, None),
+            {**_rec(prev, "main", "2025-01-01T00:00:00", None),
+             "experiments": [{"revs": [_rec(head, "exp-a", "2025-01-02T00:00:00", None)], "name": "exp-a"},
+                             {"revs": [_rec("f" * 40, "gone", "2025-01-03T00:00:00", None)], "name": "gone"}]}]
+    sources, notes = report.exp_show_sources(show, read=lambda rev, path: report.git_eval(rev, path, cwd=repo))
+    assert [s["name"] for s in sources] == ["main", "exp-a"]
+    assert sources[1]["eval"] == eval_json(0.7, 0.45) and sources[0]["eval"] == eval_json(0.5, 0.3)
+    assert notes == ["skipped gone: no metrics/eval.json in it"]
+    assert report.git_eval("HEAD", "metrics/other.json", cwd=repo) is None
+
+
 # ----------------------------------------------------------------------------- the real thing, once
 FAKE_EVALUATE = textwrap.dedent('''\
     """Stand-in for stages/evaluate.py: results from params (no model), written by the real report code."""
@@ -229,9 +244,11 @@ def test_two_experiments_then_make_compare_and_plots_diff(tmp_path):
                    "Sampled accuracy per env and model", "eval.png"):
         assert needle in html, needle
 
+    # DVC's metrics are the headline file alone (eval.json, pareto.json: plain git-tracked outs)
     show = json.loads(run(DVC + ["exp", "show", "--json"], d).stdout)
     exps = {r["name"]: r["data"]["metrics"] for r in show[1]["experiments"][0]["revs"] + show[1]["experiments"][1]["revs"]}
-    assert exps["better"]["metrics/pareto.json"]["data"]["frontier"] == "grpo"
-    assert exps["better"]["metrics/eval.json"]["data"]["grpo"]["sat"]["greedy"]["accuracy"] == 0.7
+    assert set(exps["better"]) == {"metrics/summary.json"}
+    summary = exps["better"]["metrics/summary.json"]["data"]
+    assert summary["frontier"] == "grpo" and summary["grpo"]["sat"]["greedy"] == 0.7
     diff = run(DVC + ["metrics", "diff", "main", "--all"], d).stdout
-    assert "grpo.sat.greedy.accuracy" in diff and "frontier" in diff
+    assert "grpo.sat.greedy_low" in diff and "frontier" in diff and "eval.json" not in diff

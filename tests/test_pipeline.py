@@ -26,6 +26,16 @@ def test_dvc_repro_end_to_end_then_cached_then_experiment(project):
         assert g["n"] == 8 and 0.0 <= g["ci_low"] <= g["ci_high"] <= 1.0 and 0.0 <= g["accuracy"] <= 1.0
         assert per_task["sat"]["sampled"]["n"] == 16
     assert (project / "metrics" / "eval.png").stat().st_size > 1000
+    # the headline: the one file DVC shows as metrics (eval.json, pareto.json, dvclive: plain outs)
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    assert set(summary) == {"frontier", "base", "sft", "grpo", "train"}
+    assert set(summary["grpo"]["sat"]) == {"greedy", "greedy_low", "greedy_high", "sampled", "sampled_low",
+                                           "sampled_high"}
+    assert set(summary["grpo"]["craft"]) == {"greedy", "greedy_low", "greedy_high", "mean_reward"}
+    assert summary["sft"]["sat"]["greedy"] == round(ev["sft"]["sat"]["greedy"]["accuracy"], 4)
+    assert set(summary["train"]) == {"sft_loss", "sft_eval_loss", "grpo_loss", "grpo_reward"}
+    shown = json.loads(run(DVC + ["metrics", "show", "--json"], project).stdout)
+    assert [list(r["data"]) for r in shown.values()] == [["metrics/summary.json"]]
     assert (project / "metrics" / "grpo_completions.csv").is_file()
     assert (project / "metrics" / "sft" / "metrics.json").is_file()
     for f in ("config.json", "README.md", "Modelfile", "tokenizer.json"):

@@ -173,6 +173,58 @@ def test_headline_is_flat_for_dvc():
     assert report.headline(analyse(min_samples=200))["winner"]["abd"] == "none"
 
 
+#: dvclive summaries as the sft / grpo stages leave them (keys measured on a tiny run)
+SFT_LIVE = {"loss": 5.579311370849609, "grad_norm": 1.59, "learning_rate": 0.002, "step": 2,
+            "eval_loss": 5.569242000579834, "eval_runtime": 0.31, "train_runtime": 3.45, "train_loss": 5.641293}
+GRPO_LIVE = {"loss": 0.0123456, "reward": 0.41666666, "reward_std": 0.2, "rewards_strict_partial_mean": 0.4,
+             "completions_mean_length": 8.0, "step": 2, "train_loss": 0.01}
+
+
+def test_headline_metrics_is_small_flat_and_rounded():
+    craft = {"greedy": {**metrics.summarize([1.0, 0.0, 0.0]), "mean_reward": 0.333333, "mean_steps": 3.0}}
+    ev = {m: {**per, "craft": craft} for m, per in EVAL.items()}
+    h = report.headline_metrics(ev, {"sft": SFT_LIVE, "grpo": GRPO_LIVE}, ["sft", "grpo"])
+    assert list(h) == ["frontier", "base", "sft", "grpo", "train"] and h["frontier"] == "sft grpo"
+    sat, g = h["grpo"]["sat"], EVAL["grpo"]["sat"]
+    assert list(sat) == ["greedy", "greedy_low", "greedy_high", "sampled", "sampled_low", "sampled_high"]
+    assert sat["greedy"] == 0.6 and sat["greedy_low"] == round(g["greedy"]["ci_low"], 4)
+    assert sat["sampled_high"] == round(g["sampled"]["ci_high"], 4)
+    # an environment: greedy only, plus its mean reward; overall: its greedy accuracy alone
+    assert h["sft"]["craft"] == {"greedy": 0.3333, "greedy_low": round(craft["greedy"]["ci_low"], 4),
+                                 "greedy_high": round(craft["greedy"]["ci_high"], 4), "mean_reward": 0.3333}
+    assert h["base"]["overall"] == {"greedy": round(EVAL["base"]["overall"]["greedy"]["accuracy"], 4)}
+    assert h["train"] == {"sft_loss": 5.5793, "sft_eval_loss": 5.5692, "grpo_loss": 0.0123, "grpo_reward": 0.4167}
+
+    def leaves(d, path=()):
+        for k, v in d.items():
+            yield from leaves(v, path + (k,)) if isinstance(v, dict) else [(".".join(path + (k,)), v)]
+    got = dict(leaves(h))
+    # what DVC shows: numbers and short strings only (it drops lists and nulls), at most 4 places
+    assert all(isinstance(v, str) or round(v, 4) == v for v in got.values())
+    # one column per model x task x number: 3 x (2 tasks x 6 + craft 4 + overall 1), + train 4 + frontier
+    assert len(got) == 3 * (12 + 4 + 1) + 4 + 1
+    assert max(len(k) for k in got) == len("grpo.craft.greedy_high")
+
+
+def test_headline_metrics_without_logs_sampling_or_frontier():
+    ev = {"base": {"sat": {"greedy": EVAL["base"]["sat"]["greedy"]}}}
+    h = report.headline_metrics(ev, {"sft": {"train_loss": 1.5}})   # no grpo log; the mean loss when no step loss
+    assert h == {"base": {"sat": {"greedy": 0.12, "greedy_low": round(ev["base"]["sat"]["greedy"]["ci_low"], 4),
+                                  "greedy_high": round(ev["base"]["sat"]["greedy"]["ci_high"], 4)}},
+                 "train": {"sft_loss": 1.5}}
+    assert "train" not in report.headline_metrics(ev, {})
+    with pytest.raises(TunepipeError, match="a model named 'train' clashes"):
+        report.headline_metrics({"train": {}})
+
+
+def test_read_train_logs(tmp_path):
+    (tmp_path / "sft.json").write_text(json.dumps(SFT_LIVE))
+    (tmp_path / "bad.json").write_text("{")
+    assert report.read_train_logs(sft=tmp_path / "sft.json", grpo=tmp_path / "none.json") == {"sft": SFT_LIVE}
+    with pytest.raises(TunepipeError, match="bad.json: not valid JSON"):
+        report.read_train_logs(grpo=tmp_path / "bad.json")
+
+
 def test_bar_rows_have_unique_labels():
     an = analyse()
     for mode, n_rows in (("greedy", 9), ("sampled", 9)):
@@ -184,10 +236,12 @@ def test_bar_rows_have_unique_labels():
 
 def test_write_eval_outputs(tmp_path):
     an = analyse(baseline={"grpo": {"abd": task(0.20, 50)}})
-    report.write_eval_outputs(tmp_path, EVAL, an)
+    report.write_eval_outputs(tmp_path, EVAL, an, train_logs={"grpo": GRPO_LIVE})
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["eval.json", "eval.png", "eval_bars_greedy.json", "eval_bars_sampled.json",
-                     "pareto.json", "report.md"]
+                     "pareto.json", "report.md", "summary.json"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == report.headline_metrics(
+        EVAL, {"grpo": GRPO_LIVE}, an["frontier"])
     assert json.loads((tmp_path / "eval.json").read_text()) == json.loads(json.dumps(EVAL))
     assert (tmp_path / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "eval.png").stat().st_size > 20_000

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from tunepipe import TunepipeError
 
-__all__ = ["ParetoArgs", "rows_from_eval", "read_eval", "analyse", "markdown", "headline", "bar_rows",
+__all__ = ["ParetoArgs", "rows_from_eval", "read_eval", "analyse", "markdown", "headline", "headline_metrics",
+           "read_train_logs", "bar_rows",
            "plot", "write_reports", "write_eval_outputs", "exp_show_sources", "git_source", "workspace_source",
            "rows_from_sources"]
 
@@ -375,8 +376,8 @@ def markdown(an: dict, title: str = "Model comparison") -> str:
 
 
 def headline(an: dict) -> dict:
-    """``metrics/pareto.json``: flat numbers and short strings, so ``dvc exp show`` and
-    ``dvc metrics diff`` show them (DVC drops lists and nulls)."""
+    """``metrics/pareto.json``: the comparison's verdicts as flat numbers and short strings
+    (a plain output since summary.json became the headline; it still diffs well in git)."""
     return {
         "rule": an["rule"], "mode": an["mode"], "min_samples": an["min_samples"],
         "frontier": " ".join(an["frontier"]) or "none",
@@ -502,21 +503,28 @@ def _iso_time(ts) -> float | None:
         return None
 
 
-def exp_show_sources(data, metrics_path: str = "metrics/eval.json") -> tuple[list[dict], list[str]]:
+def exp_show_sources(data, metrics_path: str = "metrics/eval.json", read=None) -> tuple[list[dict], list[str]]:
     """(sources, notes) from ``dvc exp show --json`` output: each commit row and each
-    experiment with ``metrics_path`` among its metrics (the workspace row is left out:
-    `workspace_source` reads it). A source is ``{name, time, eval}``."""
+    experiment (the workspace row is left out: `workspace_source` reads it). A source is
+    ``{name, time, eval}``. ``metrics_path`` is taken from the row's metrics when DVC lists it
+    there (commits from when eval.json was a DVC metric), else ``read(rev, metrics_path)``
+    (default `git_eval`: eval.json is ``cache: false``, so the commit or the experiment's
+    commit holds it); a row with neither is skipped with a note."""
     if not isinstance(data, list):
         raise TunepipeError("dvc exp show --json: expected a list of revisions")
+    read = git_eval if read is None else read
     sources, notes = [], []
 
     def take(rec: dict, name: str) -> None:
         d = rec.get("data") or {}
         met = (d.get("metrics") or {}).get(metrics_path) or {}
-        if rec.get("error") or "data" not in met:
+        ev = None
+        if not rec.get("error"):
+            ev = met["data"] if "data" in met else (read(rec["rev"], metrics_path) if rec.get("rev") else None)
+        if ev is None:
             notes.append(f"skipped {name}: no {metrics_path} in it")
             return
-        sources.append({"name": name, "time": _iso_time(d.get("timestamp")), "eval": met["data"]})
+        sources.append({"name": name, "time": _iso_time(d.get("timestamp")), "eval": ev})
 
     for commit in data:
         if not isinstance(commit, dict) or commit.get("rev") == "workspace":
@@ -557,6 +565,14 @@ def git_source(rev: str, metrics_path: str = "metrics/eval.json", cwd: str | Pat
     except json.JSONDecodeError as e:
         raise TunepipeError(f"revision {rev!r}: {metrics_path}: not valid JSON ({e.msg})") from None
     return {"name": rev, "time": float(t.stdout.strip() or 0), "eval": ev}
+
+
+def git_eval(rev: str, metrics_path: str = "metrics/eval.json", cwd: str | Path = ".") -> dict | None:
+    """``metrics_path`` as committed at ``rev``, or None when it is not there (or not JSON)."""
+    try:
+        return git_source(rev, metrics_path, cwd)["eval"]
+    except TunepipeError:
+        return None
 
 
 def workspace_source(metrics_path: str | Path = "metrics/eval.json") -> dict | None:
@@ -638,15 +654,89 @@ def episodes_markdown(samples: list[dict], max_turns: int = 12) -> list[str]:
     return out
 
 
-def write_eval_outputs(out_dir: str | Path, results: dict, an: dict, samples: list[dict] | None = None) -> None:
-    """Everything `evaluate` writes besides the samples: ``eval.json`` (the per-model, per-task
-    numbers), ``pareto.json`` (the headline), ``report.md``, ``eval.png`` and the DVC bar data
-    ``eval_bars_greedy.json`` / ``eval_bars_sampled.json``."""
+def _r(x, nd: int = 4):
+    return round(float(x), nd) if isinstance(x, numbers.Real) and math.isfinite(x) else None
+
+
+#: train section of the headline: (key, stage, dvclive summary keys tried in turn). The dvclive
+#: summary holds the last logged value of each Trainer / TRL log key ("/" → "_"): ``loss`` is
+#: the last logged step's train loss, ``train_loss`` (logged once at the end) the run's mean.
+TRAIN_KEYS = (("sft_loss", "sft", ("loss", "train_loss")), ("sft_eval_loss", "sft", ("eval_loss",)),
+              ("grpo_loss", "grpo", ("loss", "train_loss")), ("grpo_reward", "grpo", ("reward",)))
+
+
+def headline_metrics(results: dict, train_logs: dict | None = None, frontier: list[str] | None = None) -> dict:
+    """``metrics/summary.json``, the one file DVC shows as metrics: per model and task the
+    greedy accuracy with its interval (``greedy``, ``greedy_low``, ``greedy_high``), the
+    sampled one when sampled, ``mean_reward`` for environments; per model the pooled greedy
+    accuracy (``overall.greedy``); ``train``: the last train loss (and eval loss) of sft, the
+    last train loss and mean reward of grpo, from their dvclive summaries ``train_logs``
+    (``{"sft": {...}, "grpo": {...}}``, a missing one left out); ``frontier`` (space separated).
+    Numbers rounded to 4 places. The detail stays in eval.json / pareto.json / report.md.
+
+    >>> h = headline_metrics({"sft": {"sat": {"greedy": {"accuracy": 0.25678, "ci_low": 0.2, "ci_high": 0.3}}}},
+    ...                      {"sft": {"loss": 1.234567, "eval_loss": 1.5}}, ["sft"])
+    >>> h["frontier"], h["sft"], h["train"]
+    ('sft', {'sat': {'greedy': 0.2568, 'greedy_low': 0.2, 'greedy_high': 0.3}}, {'sft_loss': 1.2346, 'sft_eval_loss': 1.5})
+    """
+    out: dict = {}
+    if frontier is not None:
+        out["frontier"] = " ".join(frontier) or "none"
+    for model, per in results.items():
+        if model in ("frontier", "train"):
+            raise TunepipeError(f"evaluate: a model named {model!r} clashes with summary.json's {model!r} key")
+        m: dict = {}
+        for task, modes in per.items():
+            t: dict = {}
+            for mode in MODES if task != OVERALL else ("greedy",):
+                e = modes.get(mode)
+                if not isinstance(e, dict) or _r(e.get("accuracy")) is None:
+                    continue
+                t[mode] = _r(e["accuracy"])
+                if task != OVERALL:
+                    for end in ("low", "high"):
+                        if _r(e.get(f"ci_{end}")) is not None:
+                            t[f"{mode}_{end}"] = _r(e[f"ci_{end}"])
+                if mode == "greedy" and _r(e.get("mean_reward")) is not None:
+                    t["mean_reward"] = _r(e["mean_reward"])
+            if t:
+                m[task] = t
+        out[model] = m
+    train = {}
+    for key, stage, names in TRAIN_KEYS:
+        log = (train_logs or {}).get(stage) or {}
+        v = next((_r(log[n]) for n in names if _r(log.get(n)) is not None), None)
+        if v is not None:
+            train[key] = v
+    if train:
+        out["train"] = train
+    return out
+
+
+def read_train_logs(**paths) -> dict:
+    """``{stage: dvclive summary}`` for each ``stage=path`` whose file exists (others left out)."""
+    logs = {}
+    for stage, path in paths.items():
+        if path and Path(path).is_file():
+            try:
+                logs[stage] = json.loads(Path(path).read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise TunepipeError(f"{path}: not valid JSON ({getattr(e, 'msg', e)})") from None
+    return logs
+
+
+def write_eval_outputs(out_dir: str | Path, results: dict, an: dict, samples: list[dict] | None = None,
+                       train_logs: dict | None = None) -> None:
+    """Everything `evaluate` writes besides the samples: ``summary.json`` (the headline, the
+    only DVC metric: `headline_metrics`), ``eval.json`` (the per-model, per-task numbers),
+    ``pareto.json`` (the comparison's verdicts), ``report.md``, ``eval.png`` and the DVC bar
+    data ``eval_bars_greedy.json`` / ``eval_bars_sampled.json``."""
     from tunepipe import io
 
     out = Path(out_dir)
     io.write_json(out / "eval.json", results)
     io.write_json(out / "pareto.json", headline(an))
+    io.write_json(out / "summary.json", headline_metrics(results, train_logs, an["frontier"]))
     for mode in MODES:
         io.write_json(out / f"eval_bars_{mode}.json", bar_rows(an, mode))
     with io.atomic_file(out / "report.md") as tmp:
