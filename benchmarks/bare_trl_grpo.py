@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--scale-rewards", default="group")
     ap.add_argument("--partial-weight", type=float, default=0.2)
     ap.add_argument("--logging-steps", type=int, default=5)
+    ap.add_argument("--activation-checkpointing", choices=["true", "false"], default=None,
+                    help="recompute activations in backward; default: TRL's default (on)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/bare_trl_grpo")
     a = ap.parse_args()
@@ -67,6 +69,8 @@ def main() -> None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(a.init)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()   # TRL defaults bf16=True: fails on a CPU
+    # TRL's configs default gradient_checkpointing=True (transformers' activation_checkpointing)
+    ckpt = {} if a.activation_checkpointing is None else {"activation_checkpointing": a.activation_checkpointing == "true"}
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[sat_reward(a.partial_weight)],
@@ -74,7 +78,7 @@ def main() -> None:
                         num_generations=a.num_generations, max_completion_length=a.max_completion_length,
                         learning_rate=a.lr, lr_scheduler_type=a.lr_scheduler, temperature=a.temperature, beta=a.beta,
                         epsilon=a.epsilon, loss_type=a.loss_type, scale_rewards=a.scale_rewards, max_steps=a.steps,
-                        seed=a.seed, logging_steps=a.logging_steps, report_to="none", save_strategy="no", bf16=bf16),
+                        seed=a.seed, logging_steps=a.logging_steps, report_to="none", save_strategy="no", bf16=bf16, **ckpt),
         train_dataset=ds,
         processing_class=tok,
     )

@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("--lr-scheduler", default="constant")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--eval-fraction", type=float, default=0.05)
+    ap.add_argument("--activation-checkpointing", choices=["true", "false"], default=None,
+                    help="recompute activations in backward; default: TRL's default (on)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/bare_trl_sft")
     a = ap.parse_args()
@@ -49,12 +51,14 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(a.base)
     # TRL's SFTConfig defaults to bf16=True, which refuses to start on a CPU: fp32 there, as ours
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    # TRL's configs default gradient_checkpointing=True (transformers' activation_checkpointing)
+    ckpt = {} if a.activation_checkpointing is None else {"activation_checkpointing": a.activation_checkpointing == "true"}
     trainer = SFTTrainer(
         model=model,
         args=SFTConfig(output_dir=a.out, per_device_train_batch_size=a.batch_size, max_steps=a.steps,
                        learning_rate=a.lr, lr_scheduler_type=a.lr_scheduler, seed=a.seed,
                        completion_only_loss=True, report_to="none", save_strategy="no", eval_strategy="no",
-                       logging_steps=10, max_length=a.max_length, bf16=bf16),
+                       logging_steps=10, max_length=a.max_length, bf16=bf16, **ckpt),
         train_dataset=ds,
         processing_class=tok,
     )

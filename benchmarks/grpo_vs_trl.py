@@ -11,7 +11,8 @@ as whole processes in the same invocation; then a profile of our steps.
 the grpo section as it is: checkpoints every ``save_steps``, dvclive, the completion log, the
 invalid-penalty reward). The bare side gets the same group shape (prompts_per_step x
 num_generations), max_completion_length, learning rate and schedule, temperature, beta, epsilon,
-loss type, reward scaling, seed and reward (strict + partial_weight x partial). The sides
+loss type, reward scaling, activation checkpointing (params; TRL defaults it on), seed and
+reward (strict + partial_weight x partial). The sides
 alternate in ``--rounds`` rounds. Figures: steps/s over the process's wall time (start-up
 included) and over the Trainer's own ``train_runtime``; the ratio ours / bare.
 
@@ -51,7 +52,8 @@ def bare_cmd(project: Path, g: dict, steps: int, seed: int, work: Path) -> list[
             "--lr-scheduler", g["lr_scheduler"], "--temperature", str(g["temperature"]), "--beta", str(g["beta"]),
             "--epsilon", str(g["epsilon"]), "--loss-type", g["loss_type"], "--scale-rewards", g["scale_rewards"],
             "--partial-weight", str(g["partial_weight"]), "--logging-steps", str(g["logging_steps"]),
-            "--seed", str(seed), "--out", str(work / "out")]
+            "--seed", str(seed), "--out", str(work / "out"),
+            "--activation-checkpointing", str(bool(g["activation_checkpointing"])).lower()]
 
 
 def run(label: str, cmd: list[str], work: Path, cwd: Path) -> dict:

@@ -10,7 +10,8 @@ whole processes in the same invocation; then variants of ours and a profile of o
 ``models/base``, ``data/reward/train.jsonl`` and ``params.yaml``; ``sft.max_steps`` becomes
 ``--steps``. Both sides train the same model on the same rows (ours: the file shuffled with the
 seed, the first ``eval_fraction`` held out; the bare script does the same) with the same batch,
-learning rate, schedule, max_length and seed, so they see the same batches and their losses
+learning rate, schedule, max_length, activation checkpointing (params; TRL defaults it on) and
+seed, so they see the same batches and their losses
 should agree. The sides alternate in ``--rounds`` rounds, so background load hits them alike.
 
 Tokens/s: prompt+completion tokens of the rows trained -- TRL's own ``num_tokens`` (the
@@ -88,7 +89,8 @@ def bare_cmd(project: Path, sft: dict, steps: int, seed: int, work: Path) -> lis
             "--data", str(project / "data/reward/train.jsonl"), "--steps", str(steps),
             "--batch-size", str(sft["batch_size"]), "--lr", str(float(sft["learning_rate"])),
             "--lr-scheduler", sft["lr_scheduler"], "--max-length", str(sft["max_length"]),
-            "--eval-fraction", str(sft["eval_fraction"]), "--seed", str(seed), "--out", str(work / "out")]
+            "--eval-fraction", str(sft["eval_fraction"]), "--seed", str(seed), "--out", str(work / "out"),
+            "--activation-checkpointing", str(bool(sft["activation_checkpointing"])).lower()]
 
 
 def run(label: str, cmd: list[str], work: Path, cwd: Path, env_extra: dict | None = None) -> dict:
