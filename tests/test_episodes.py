@@ -40,7 +40,7 @@ def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(na
         transcript = "\n\n".join([r["answer"], *(t["answer"] for t in r["turns"])])
         assert family.score(transcript, r["spec"]) == 1.0        # the whole expert episode solves it
         assert family.score("Thought:\nno\n\nAction:\ninventory", r["spec"]) == 0.0
-        assert family.parse(r["answer"], r["spec"]) == r["answer"].split("Action:\n")[1].strip().lower() or True
+        assert family.parse(r["answer"], r["spec"]) == r["answer"].split("Action:\n")[1].strip()
         assert r["prompt"][0]["content"].startswith(family.episode(r["spec"])[0].instruction)
     assert len({family.key(r) for r in rows}) == len(rows)
 
@@ -121,7 +121,6 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
 
 def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monkeypatch):
     d, rows = env_model
-    sat = json.loads((d / "train.jsonl").read_text().splitlines()[0])
     data = tmp_path / "rows.jsonl"
     io.write_jsonl(data, rows + [{"id": "s", "task": "sat", "prompt_text": "x", "completion_text": "y",
                                   "spec": {"n_vars": 1, "clauses": [[1]]}, "obs_wrap": None}])
@@ -162,7 +161,6 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
     env_log = [r for r in log if r["task"] in ("craft", "grid")]
     assert env_log and all(set(json.loads(r["parsed"])) == {"success", "steps"} for r in env_log)
     assert any("<|start|>user<|message|>" in r["completion"] for r in env_log)   # whole episodes logged
-    assert sat is not None
 
 
 def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):

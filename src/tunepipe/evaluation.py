@@ -87,18 +87,15 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed, **kw)
     else:
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
-    g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy")
+    g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy") if rows else []
     greedy, g_err = _score_all(rows, g)
-    sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if a.num_samples > 0 else [[] for _ in rows]
+    sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if rows and a.num_samples > 0 else [[] for _ in rows]
     sampled, s_err = _score_all(rows, sampled_c)
     if samples_out is not None:
         for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
                                 "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss})
     result, env_scores = episode_results(name, model, tok, env_rows, a, samples_out) if env_rows else ({}, [])
-    if not rows:
-        result["overall"] = overall(result, env_scores, [], a)
-        return result
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731

@@ -341,29 +341,23 @@ def reward_function(name: str, partial_weight: float, log: list, decode=None):
         raw = list(completions)
         if decode is not None and kw.get("completion_ids") is not None:
             completions = [decode(ids) for ids in kw["completion_ids"]]
-        completions = list(completions)
         specs = [json.loads(s) for s in spec]
-        # environment episodes were rewarded by their environment during the rollout
-        episodic = [kw.get("episode_reward") is not None and kw["episode_reward"][i] is not None
-                    for i in range(len(specs))]
-        single = [i for i in range(len(specs)) if not episodic[i]]
+        # environment episodes were rewarded by their environment during the rollout (tunepipe.episodes)
+        episodic = kw.get("episode_reward") or [None] * len(specs)
+        single = [i for i, r in enumerate(episodic) if r is None]
         out: list = [None] * len(specs)
         errors = [False] * len(specs)
         sub_err: list[bool] = []
-        for i, sc in zip(single, tasks.score_batch([task[i] for i in single], [completions[i] for i in single],
-                                                   [specs[i] for i in single], sub_err)):   # ABD/DED in parallel
-            out[i] = sc
-        for i, e in zip(single, sub_err):
-            errors[i] = e
-        for i in range(len(specs)):
-            if episodic[i]:
-                out[i] = float(kw["episode_reward"][i])
-                completions[i] = kw["episode_text"][i]
+        scores = tasks.score_batch([task[i] for i in single], [completions[i] for i in single],
+                                   [specs[i] for i in single], sub_err)   # ABD/DED programs run in parallel
+        for i, sc, e in zip(single, scores, sub_err):
+            out[i], errors[i] = sc, e
         for i, (prompt, completion, t, s) in enumerate(zip(prompts, completions, task, specs)):
             family = tasks.get(t)
-            if episodic[i]:
+            if episodic[i] is not None:   # logged whole, with its outcome as the parsed answer
+                out[i] = float(episodic[i])
                 parsed = {"success": kw["episode_success"][i], "steps": kw["episode_steps"][i]}
-                log.append((calls[0], t, prompt, completion, json.dumps(parsed), out[i], False, False))
+                log.append((calls[0], t, prompt, kw["episode_text"][i], json.dumps(parsed), out[i], False, False))
                 continue
             if out[i] is not None and term in family.shaping:
                 try:

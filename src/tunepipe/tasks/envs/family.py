@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from tunepipe.tasks import envs
-from tunepipe.tasks.envs.base import EnvConfig, parse_action
+from tunepipe.tasks.envs.base import EnvConfig, format_turn, parse_action
 from tunepipe.tasks.protocol import BuildRequest, Family
 
 NAMES = ("craft", "grid", "shop", "household", "lab")
@@ -46,8 +46,6 @@ def first_message(env, observation: str) -> list[dict]:
 
 def expert_episode(env, observation: str) -> tuple[str, list[dict]]:
     """The oracle's first turn and the rest of its episode (``turns``)."""
-    from tunepipe.tasks.envs.base import format_turn
-
     first, turns = None, []
     while not env.done:
         turn = format_turn(*env.expert())
@@ -74,11 +72,12 @@ def _family(name: str) -> Family:
             spec = {"env": name, "seed": seed, "difficulty": difficulty, "max_steps": cfg.max_steps,
                     "success_reward": cfg.success_reward, "step_reward": cfg.step_reward,
                     "invalid_reward": cfg.invalid_reward, "server": cfg.server}
-            env, obs = episode(spec)
             if cfg.server:   # a real server: instances only, no oracle
+                env, obs = episode(spec)
                 answer, turns = "", None
             else:   # the oracle plays without the step limit, which must then leave it room
-                answer, turns = expert_episode(*episode({**spec, "max_steps": 10_000}))
+                env, obs = episode({**spec, "max_steps": 10_000})
+                answer, turns = expert_episode(env, obs)
                 if len(turns) + 1 > cfg.max_steps:
                     raise ValueError(f"max_steps: {cfg.max_steps} is fewer turns than the oracle needs "
                                      f"({len(turns) + 1}) for instance seed {seed}, difficulty {difficulty}")
