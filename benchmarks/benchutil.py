@@ -85,6 +85,28 @@ def train_runtime(text: str) -> float | None:
     return float(m[-1]) if m else None
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line of a failed run's output (its error), capped at 300 characters."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def optimizer_timer(times: dict, key: str):
+    """A TrainerCallback adding each optimizer step's seconds to ``times[key]`` (profiles)."""
+    from transformers import TrainerCallback
+
+    class OptTimer(TrainerCallback):
+        t0 = 0.0
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_optimizer_step(self, args, state, control, **kw):
+            times[key] += time.perf_counter() - self.t0
+
+    return OptTimer()
+
+
 def dump(fig: dict, path: str | None) -> None:
     if path:
         Path(path).write_text(json.dumps(fig, indent=2, default=str) + "\n")

@@ -66,7 +66,7 @@ def run(label: str, cmd: list[str], work: Path, cwd: Path) -> dict:
            "last_reward": rewards[-1] if rewards else None, "last_loss": (bu.losses(out) or [None])[-1],
            "log": str(work / "log.txt")}
     if rc:
-        res["error"] = [ln for ln in out.strip().splitlines() if ln.strip()][-1][:300]
+        res["error"] = bu.last_line(out)
     print(f"  {label:24s} wall {wall:6.1f} s  rc {rc}  train_runtime {res['train_runtime_s']}  "
           f"last reward {res['last_reward']}", flush=True)
     return res
@@ -75,7 +75,6 @@ def run(label: str, cmd: list[str], work: Path, cwd: Path) -> dict:
 def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
     """Seconds in each part of our GRPO steps (training.grpo in this process, SAT rows)."""
     import trl
-    from transformers import TrainerCallback
     from trl.extras import profiling
 
     from tunepipe import config, io, training
@@ -97,15 +96,6 @@ def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
                 T[key if enter or key.endswith("total") else f"{phase[-1]}: {key}"] += time.perf_counter() - t0
         return wrapped
 
-    class OptTimer(TrainerCallback):
-        t0 = 0.0
-
-        def on_pre_optimizer_step(self, args, state, control, **kw):
-            self.t0 = time.perf_counter()
-
-        def on_optimizer_step(self, args, state, control, **kw):
-            T["train: optimizer.step"] += time.perf_counter() - self.t0
-
     orig_log = profiling.ProfilingContext._log_metrics
 
     def collect(self, duration):
@@ -119,7 +109,7 @@ def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
             super().__init__(*a, **k)
             T["setup: GRPOTrainer()"] += time.perf_counter() - t0
             self.accelerator.backward = timer("backward", self.accelerator.backward)
-            self.add_callback(OptTimer())
+            self.add_callback(bu.optimizer_timer(T, "train: optimizer.step"))
 
         def _generate_and_score_completions(self, *a, **k):
             return timer("rollout (generate + score + logps) total", super()._generate_and_score_completions,

@@ -110,7 +110,7 @@ def run(label: str, cmd: list[str], work: Path, cwd: Path, env_extra: dict | Non
            "train_runtime_s": bu.train_runtime(out),
            "num_tokens": bu.num_tokens(out), "log": str(work / "log.txt")}
     if rc:
-        res["error"] = [ln for ln in out.strip().splitlines() if ln.strip()][-1][:300]
+        res["error"] = bu.last_line(out)
     print(f"  {label:24s} wall {wall:6.1f} s  rc {rc}  last loss {res['last_loss']}", flush=True)
     return res
 
@@ -118,7 +118,6 @@ def run(label: str, cmd: list[str], work: Path, cwd: Path, env_extra: dict | Non
 def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
     """Seconds in each part of our training steps (training.sft in this process)."""
     import trl
-    from transformers import TrainerCallback
 
     from tunepipe import config, training
 
@@ -134,15 +133,6 @@ def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
                 T[("eval: " if flag["eval"] and not key.startswith("eval") else "") + key] += time.perf_counter() - t0
         return wrapped
 
-    class OptTimer(TrainerCallback):
-        t0 = 0.0
-
-        def on_pre_optimizer_step(self, args, state, control, **kw):
-            self.t0 = time.perf_counter()
-
-        def on_optimizer_step(self, args, state, control, **kw):
-            T["optimizer.step"] += time.perf_counter() - self.t0
-
     base = trl.SFTTrainer
 
     class Timed(base):
@@ -152,7 +142,7 @@ def profile(project: Path, params: dict, steps: int, work: Path) -> dict:
             T["setup: SFTTrainer() (tokenising the datasets)"] += time.perf_counter() - t0
             self.data_collator = timer("collation", self.data_collator)
             self.accelerator.backward = timer("backward", self.accelerator.backward)
-            self.add_callback(OptTimer())
+            self.add_callback(bu.optimizer_timer(T, "optimizer.step"))
 
         def get_batch_samples(self, *a, **k):
             return timer("data loading (incl. collation)", super().get_batch_samples)(*a, **k)
