@@ -23,7 +23,8 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=200)
     p.add_argument("--max-steps", type=int, default=20)
     a = p.parse_args(argv)
-    cfg = EnvConfig(difficulty=[1, 3], max_steps=a.max_steps)
+    cfg = EnvConfig(difficulty=[1, 3], max_steps=a.max_steps, success_reward=1.0, step_reward=0.0,
+                    invalid_reward=0.0, server=None)
     print(f"seeds per cell: {a.seeds}; max_steps: {a.max_steps}; random policy: uniform over valid_actions()\n")
     print("| env | difficulty | oracle success | random success | oracle steps (mean / max) "
           "| first obs words | episode words (mean / max) |")

@@ -183,3 +183,24 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
     assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
     md = "\n".join(report.episodes_markdown(samples))
     assert "### craft · base" in md and "### grid · base" in md and "< " in md
+
+
+def test_env_params_are_all_required_and_bad_values_name_the_section():
+    from conftest import ROOT
+    from tunepipe import TunepipeError, collection, config
+
+    def collect_with(**kw):
+        p = config.load(str(ROOT / "params.yaml"))
+        p["collect"]["train"], p["collect"]["test"] = {"craft": 2}, {"craft": 1}
+        p["collect"]["craft"].update(kw)
+        for k in [k for k, v in kw.items() if v is None and k != "server"]:
+            del p["collect"]["craft"][k]
+        return collection.collect(p)
+
+    with pytest.raises(TunepipeError, match=r"collect\.craft\.max_steps: missing key"):
+        collect_with(max_steps=None)
+    with pytest.raises(TunepipeError, match=r"collect\.craft: env difficulty must be"):
+        collect_with(difficulty=[0, 2])
+    with pytest.raises(TunepipeError, match=r"collect\.craft: max_steps: 2 is fewer turns than the oracle needs"):
+        collect_with(max_steps=2)
+

@@ -92,4 +92,8 @@ def typed(cls, data: dict, where: str):
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         if name not in data and not has_default:
             raise TunepipeError(f"{where}.{name}: missing key")
-    return cls(**{name: _check(data[name], hints[name], f"{where}.{name}") for name in fields if name in data})
+    values = {name: _check(data[name], hints[name], f"{where}.{name}") for name in fields if name in data}
+    try:
+        return cls(**values)
+    except (TunepipeError, ValueError) as e:   # a dataclass's own checks (__post_init__), located
+        raise TunepipeError(f"{where}: {e}") from None

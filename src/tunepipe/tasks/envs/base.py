@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: AgentGym's kept characters (agentenv/envs/textcraft.py, babyai.py: ``[^A-Za-z0-9, ]+`` removed)
 DEFAULT_KEEP = "A-Za-z0-9, "
@@ -43,14 +43,15 @@ def format_turn(thought: str, action: str) -> str:
 
 @dataclass
 class EnvConfig:
-    """One params section per environment (e.g. ``collect.craft``)."""
+    """One params section per environment (e.g. ``collect.craft``). No field has a default:
+    params.yaml names every one (a missing key is an error, as in every section)."""
 
-    difficulty: list[int] = field(default_factory=lambda: [1, 1])
-    max_steps: int = 20
-    success_reward: float = 1.0
-    step_reward: float = 0.0
-    invalid_reward: float = 0.0
-    server: str | None = None
+    difficulty: list[int]
+    max_steps: int
+    success_reward: float
+    step_reward: float
+    invalid_reward: float
+    server: str | None
 
     def __post_init__(self):
         from tunepipe import TunepipeError

@@ -61,11 +61,7 @@ def expert_episode(env, observation: str) -> tuple[str, list[dict]]:
 
 def _family(name: str) -> Family:
     def build(n: int, rng, cfg: EnvConfig, req: BuildRequest) -> list[dict]:
-        lo, hi = cfg.difficulty
-        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
-            raise ValueError(f"difficulty: expected [min, max] with 1 <= min <= max, got {cfg.difficulty}")
-        if cfg.max_steps < 1:
-            raise ValueError(f"max_steps: expected an int >= 1, got {cfg.max_steps}")
+        lo, hi = cfg.difficulty   # checked by EnvConfig (1 <= lo <= hi <= 3, max_steps >= 1)
         rows = []
         for _ in range(n):
             seed, difficulty = rng.randrange(2**31), rng.randint(lo, hi)

@@ -187,7 +187,8 @@ def main(argv=None) -> None:
     p.add_argument("--difficulty", type=int, nargs=2, default=[1, 3])
     p.add_argument("--max-steps", type=int, default=30)
     a = p.parse_args(argv)
-    server = serve(a.env, EnvConfig(difficulty=a.difficulty, max_steps=a.max_steps), a.host, a.port)
+    server = serve(a.env, EnvConfig(difficulty=a.difficulty, max_steps=a.max_steps, success_reward=1.0,
+                                            step_reward=0.0, invalid_reward=0.0, server=None), a.host, a.port)
     print(f"serving {a.env} ({DIALECTS[a.env]} dialect) on http://{a.host}:{server.server_address[1]}")
     try:
         server.serve_forever()
