@@ -13,7 +13,7 @@ def sft_args(**kw):
     lora = training.LoraArgs(enabled=kw.pop("lora", False), r=4, alpha=8, dropout=0.0, target_modules="all-linear")
     base = dict(max_steps=2, epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2, lr_scheduler="constant",
                 warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
-                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, dtype="float32", lora=lora)
+                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, dtype="float32", lora=lora)
     base.update(kw)
     return training.SFTArgs(**base)
 

@@ -44,6 +44,7 @@ class SFTArgs:
     logging_steps: int
     save_steps: int
     activation_checkpointing: bool   # recompute activations in backward (transformers 5 name)
+    group_by_length: bool            # batches of similar length (less padding): transformers' group_by_length sampling
     dtype: str
     lora: LoraArgs
 
@@ -297,6 +298,7 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
         weight_decay=a.weight_decay,
         max_length=a.max_length,
         completion_only_loss=True,
+        train_sampling_strategy="group_by_length" if a.group_by_length else "random",
         eval_strategy="steps" if eval_ds is not None and a.eval_steps > 0 else "no",
         eval_steps=max(a.eval_steps, 1),
     )
