@@ -59,6 +59,25 @@ def test_sft_lora_writes_an_adapter_that_changes_the_model(tiny_model, tmp_path)
     assert changed(weights(tiny_model / "base"), weights(out)) > 0
 
 
+@pytest.mark.parametrize("group", [False, True])
+def test_sft_group_by_length_picks_the_length_grouped_sampler(tiny_model, tmp_path, monkeypatch, group):
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    seen = []
+    orig = Trainer._get_train_sampler
+
+    def spy(self, *a, **kw):
+        seen.append(orig(self, *a, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(Trainer, "_get_train_sampler", spy)
+    training.sft(sft_args(group_by_length=group, save_steps=0, eval_fraction=0.0),
+                 data=str(tiny_model / "train.jsonl"), base=str(tiny_model / "base"), out=str(tmp_path / "sft"),
+                 ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"), seed=0)
+    assert seen and isinstance(seen[0], LengthGroupedSampler) == group
+
+
 def test_sft_resumes_from_its_checkpoint_and_restarts_on_new_params(tiny_model, tmp_path, capsys):
     import shutil
 
