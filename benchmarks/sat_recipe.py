@@ -9,11 +9,15 @@ sampled accuracy and pass@k after each stage, with Jeffreys intervals and wall t
         -S sft.max_steps=300 -S sft.lr_scheduler=cosine -S grpo.max_steps=100
 
 ``--sft-from DIR`` reuses an sft model (only grpo runs); ``--seed`` varies the training seed
-(the carve is fixed by ``--val-seed``). Results append to ``--out`` (one record per run).
+(the carve is fixed by ``--val-seed``); ``--every N`` also scores validation greedy accuracy on
+the GRPO weights every N steps (``grpo_trajectory``: [step, greedy, share of =True decisions]),
+since one end point can mislead (greedy swings by ~.15 between neighbouring checkpoints).
+Results append to ``--out`` (one record per run).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -45,6 +49,31 @@ def carve(rows: list[dict], n_val: int, seed: int) -> tuple[list[dict], list[dic
     return [r for i, r in enumerate(rows) if i not in val_idx], [rows[i] for i in sorted(val_idx)]
 
 
+def snapshot_callback(where: Path, every: int):
+    """Saves the policy every ``every`` optimizer steps (scored after training: scoring inside
+    the loop would time the generation too)."""
+    from transformers import TrainerCallback
+
+    class Snapshots(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+            if state.global_step % every == 0:
+                model.save_pretrained(where / f"{state.global_step:05d}")
+                processing_class.save_pretrained(where / f"{state.global_step:05d}")
+
+    return Snapshots()
+
+
+def score_greedy(path: str, val: list[dict], a) -> tuple[float, float]:
+    """Validation SAT greedy accuracy and the share of ``=True`` among the answers' decisions
+    (the global sign bias that near-tie decisions follow)."""
+    from tunepipe import evaluation
+
+    r = evaluation.evaluate_model("grpo", path, val, dataclasses.replace(a, num_samples=0), 0, samples_out=(out := []))
+    answers = [o["greedy"] for o in out]
+    true, false = (sum(t.count(f"={v}") for t in answers) for v in ("True", "False"))
+    return round(r["sat"]["greedy"]["accuracy"], 3), round(true / max(1, true + false), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", required=True, type=Path)
@@ -55,6 +84,7 @@ def main() -> None:
     ap.add_argument("--sft-from", default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained models under this dir")
     ap.add_argument("--label", default="")
+    ap.add_argument("--every", type=int, default=0, help="score GRPO weights every N steps (0: the end only)")
     ap.add_argument("-S", dest="overrides", action="append", default=[])
     ns = ap.parse_args()
 
@@ -101,11 +131,19 @@ def main() -> None:
     rec["sft"] = score("sft", sft_dir)
     print("sft", rec["sft"], flush=True)
     if grpo_a.max_steps > 0:
+        snaps = work / "grpo_steps"
         t = time.perf_counter()
         training.grpo(grpo_a, data=str(work / "grpo.jsonl"), init=sft_dir, out=str(work / "grpo"),
                       ckpt_dir=str(work / "ck_grpo"), live_dir=str(work / "live_grpo"),
-                      completions_csv=str(work / "c.csv"), seed=seed)
-        rec["grpo_s"] = round(time.perf_counter() - t, 1)
+                      completions_csv=str(work / "c.csv"), seed=seed,
+                      callbacks=(snapshot_callback(snaps, ns.every),) if ns.every > 0 else ())
+        rec["grpo_s"] = round(time.perf_counter() - t, 1)   # includes the snapshot saves (ms each)
+        if ns.every > 0:
+            rec["grpo_trajectory"] = []
+            for d in sorted(snaps.iterdir()):
+                g = score_greedy(str(d), val, a)
+                rec["grpo_trajectory"].append([int(d.name), *g])
+                print("grpo step", int(d.name), "greedy", *g, flush=True)
         rec["grpo"] = score("grpo", str(work / "grpo"))
         print("grpo", rec["grpo"], flush=True)
     rec["work"] = str(work)

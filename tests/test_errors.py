@@ -73,6 +73,17 @@ def test_missing_model_path(tmp_path):
     assert not list((tmp_path / "models").glob(".base*")), "temp output left behind"
 
 
+def test_model_dir_without_tokenizer_files(tmp_path):
+    """A dir of weights saved without the tokenizer: transformers builds an empty tokenizer
+    from config.json alone (every prompt tokenises to nothing); ours says what is missing."""
+    from tunepipe import models
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"model_type": "qwen3"}))
+    with pytest.raises(TunepipeError, match=r"m: no tokenizer files \(tokenizer.json, "):
+        models.load_tokenizer(tmp_path / "m")
+
+
 def test_missing_gguf_file(tmp_path):
     write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "nothere/model.Q4.gguf"})
     p = stage("base", "--params", "params.yaml", "--out", "models/base", cwd=tmp_path)

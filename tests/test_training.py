@@ -118,10 +118,18 @@ def test_grpo_changes_weights_and_logs_completions(tiny_model, tmp_path, monkeyp
 
     monkeypatch.setattr(training, "reward_function", varied)
     out, csv_path = tmp_path / "grpo", tmp_path / "completions.csv"
+    from transformers import TrainerCallback
+
+    seen = []
+
+    class Steps(TrainerCallback):   # extra callbacks (benchmarks/sat_recipe.py --every) see every step
+        def on_step_end(self, args, state, control, model=None, **kw):
+            seen.append((state.global_step, model is not None))
+
     res = training.grpo(grpo_args(), data=str(tiny_model / "train.jsonl"), init=str(tiny_model / "base"),
                         out=str(out), ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"),
-                        completions_csv=str(csv_path), seed=0)
-    assert res["steps"] == 2
+                        completions_csv=str(csv_path), seed=0, callbacks=(Steps(),))
+    assert res["steps"] == 2 and seen == [(1, True), (2, True)]
     assert changed(weights(tiny_model / "base"), weights(out)) > 0
     lines = csv_path.read_text().splitlines()
     assert lines[0] == "call,task,prompt,completion,parsed,reward,invalid,error" and len(lines) > 8

@@ -198,14 +198,20 @@ def adapter_base(path: str | Path) -> str:
     return json.loads((Path(path) / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
 def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
     p = Path(path)
     if not p.is_dir():
         raise TunepipeError(f"{p}: model directory not found")
-    src = adapter_base(p) if is_adapter(p) and not (p / "tokenizer_config.json").is_file() else p
-    tok = AutoTokenizer.from_pretrained(src)
+    src = Path(adapter_base(p)) if is_adapter(p) and not (p / "tokenizer_config.json").is_file() else p
+    if src.is_dir() and not any((src / f).is_file() for f in TOKENIZER_FILES):
+        # transformers would build an empty tokenizer from config.json alone (every text -> no ids)
+        raise TunepipeError(f"{src}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) in the model directory")
+    tok = AutoTokenizer.from_pretrained(str(src))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok

@@ -446,8 +446,11 @@ def _rows_trainer():
     return _RowsTrainer
 
 
-def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int) -> dict:
-    """GRPO from the SFT model, rewarded by the task scorers (the evaluator's scorers)."""
+def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int,
+         callbacks: tuple = ()) -> dict:
+    """GRPO from the SFT model, rewarded by the task scorers (the evaluator's scorers).
+    ``callbacks``: more transformers ``TrainerCallback``s (benchmarks/sat_recipe.py's
+    checkpoint trajectory)."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
@@ -506,7 +509,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         args=cfg,
         train_dataset=ds,
         processing_class=tokenizer,
-        callbacks=[LiveCallback(live_dir, resume=resume is not None)],
+        callbacks=[LiveCallback(live_dir, resume=resume is not None), *callbacks],
         **extra,
     )
     res = _train_and_save(trainer, resume, tokenizer, out)
