@@ -57,8 +57,9 @@ def snapshot_callback(where: Path, every: int):
     class Snapshots(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
             if state.global_step % every == 0:
-                model.save_pretrained(where / f"{state.global_step:05d}")
-                processing_class.save_pretrained(where / f"{state.global_step:05d}")
+                step_dir = where / f"{state.global_step:05d}"
+                model.save_pretrained(step_dir)
+                processing_class.save_pretrained(step_dir)
 
     return Snapshots()
 
