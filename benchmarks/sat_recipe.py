@@ -43,9 +43,16 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def carve(rows: list[dict], n_val: int, seed: int) -> tuple[list[dict], list[dict]]:
-    sat_idx = [i for i, r in enumerate(rows) if r["task"] == "sat"]
-    val_idx = set(random.Random(seed).sample(sat_idx, n_val))
+def carve(rows: list[dict], n_val: int, seed: int, n_env: int = 0) -> tuple[list[dict], list[dict]]:
+    """(train, validation): ``n_val`` SAT rows and ``n_env`` instances of every environment
+    family in ``rows`` (those with an expert episode) go to validation."""
+    from tunepipe import tasks
+
+    rng = random.Random(seed)
+    val_idx = set(rng.sample([i for i, r in enumerate(rows) if r["task"] == "sat"], n_val))
+    for env in sorted({r["task"] for r in rows if tasks.multi_turn(r["task"])} if n_env else ()):
+        pool = [i for i, r in enumerate(rows) if r["task"] == env and r.get("turns") is not None]
+        val_idx |= set(rng.sample(pool, min(n_env, len(pool))))
     return [r for i, r in enumerate(rows) if i not in val_idx], [rows[i] for i in sorted(val_idx)]
 
 
@@ -81,6 +88,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/sat_recipe.json"))
     ap.add_argument("--val", type=int, default=300)
     ap.add_argument("--val-seed", type=int, default=1234)
+    ap.add_argument("--val-env", type=int, default=0,
+                    help="also hold out this many instances of each environment (greedy episode success)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sft-from", default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained models under this dir")
@@ -89,7 +98,7 @@ def main() -> None:
     ap.add_argument("-S", dest="overrides", action="append", default=[])
     ns = ap.parse_args()
 
-    from tunepipe import config, evaluation, io, metrics, training
+    from tunepipe import config, evaluation, io, metrics, tasks, training
     from tunepipe.episodes import EpisodeArgs
     from tunepipe.report import ParetoArgs
 
@@ -102,7 +111,7 @@ def main() -> None:
     grpo_a = config.typed(training.GRPOArgs, config.section(p, "grpo"), "grpo")
     ev = config.section(p, "evaluate")
     rows = io.read_jsonl(ns.project / "data/reward/train.jsonl")
-    train, val = carve(rows, ns.val, ns.val_seed)
+    train, val = carve(rows, ns.val, ns.val_seed, ns.val_env)
     io.write_jsonl(work / "train.jsonl", train)
     only = grpo_a.tasks
     io.write_jsonl(work / "grpo.jsonl", [r for r in train if r["spec"] is not None and (only is None or r["task"] in only)])
@@ -110,14 +119,21 @@ def main() -> None:
                             batch_size=ev["batch_size"], backend="hf", dtype="float32", temperature=ev["temperature"],
                             num_samples=ev["num_samples"], level=ev["level"],
                             pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
-                            episode=EpisodeArgs(turn_tokens=8, max_length=None))
+                            episode=EpisodeArgs(**ev["episode"]))
 
     def score(name: str, path: str) -> dict:
-        r = evaluation.evaluate_model(name, path, val, a, ns.seed)["sat"]
-        g, s = r["greedy"], r["sampled"]
-        lo, hi = metrics.jeffreys_interval(round(g["accuracy"] * len(val)), len(val), a.level)
-        return {"greedy": round(g["accuracy"], 3), "greedy_ci": [round(lo, 3), round(hi, 3)],
-                "sampled": round(s["accuracy"], 3), "pass_at_k": round(s["pass_at_k"], 3), "k": s["k"]}
+        res = evaluation.evaluate_model(name, path, val, a, ns.seed)
+        out = {}
+        if "sat" in res:
+            r, n = res["sat"], sum(row["task"] == "sat" for row in val)
+            g, s = r["greedy"], r["sampled"]
+            lo, hi = metrics.jeffreys_interval(round(g["accuracy"] * n), n, a.level)
+            out = {"greedy": round(g["accuracy"], 3), "greedy_ci": [round(lo, 3), round(hi, 3)],
+                   "sampled": round(s["accuracy"], 3), "pass_at_k": round(s["pass_at_k"], 3), "k": s["k"]}
+        for task in sorted(t for t in res if t != "overall" and tasks.multi_turn(t)):   # environments: greedy episodes
+            e = res[task]["greedy"]
+            out[task] = {"success": round(e["accuracy"], 3), "n": e["n"], "mean_steps": round(e["mean_steps"], 2)}
+        return out
 
     rec = {"label": ns.label, "overrides": overrides, "seed": ns.seed, "val": len(val), "machine": benchutil.machine()}
     seed = ns.seed

@@ -1,6 +1,7 @@
 """The multi-turn text environments (src/tunepipe/tasks/envs): oracle solvability, random
 baseline, step semantics, AgentGym action parsing and the HTTP client/server pair."""
 import random
+import re
 import threading
 
 import pytest
@@ -172,6 +173,27 @@ def test_make_and_unknown():
     for bad in [dict(difficulty=[0, 2]), dict(difficulty=[3, 1]), dict(difficulty=2), dict(max_steps=0)]:
         with pytest.raises(TunepipeError):
             cfg(**bad)
+
+
+@pytest.mark.parametrize("name", ["craft", "grid"])
+def test_expert_thoughts_restate_the_goal_so_names_are_copied_not_recalled(name):
+    """The oracle's thought starts with the goal as the first observation words it, and (craft)
+    restates the recipe it works on as listed, so every item of its action is in text the model
+    has already read (measured: craft success .07 -> .37 after craft-only SFT, README)."""
+    env = ENVS[name](cfg())
+    for seed in range(100):
+        first = env.reset(seed, 1)
+        goal = first.splitlines()[-1] if name == "craft" else first.splitlines()[0]   # "Goal: craft X." / "Your goal: ..."
+        while not env.done:
+            thought, action = env.expert()
+            assert thought.startswith(goal.rstrip(".") + "."), (seed, thought, goal)
+            if name == "craft" and action != "inventory":
+                recipe = thought[len(goal) + 1:].split(". ")[0]         # "<item> using <inputs>"
+                assert f" {recipe}\n" in first + "\n", (seed, recipe)
+                names = re.findall(r"[0-9]+ ([a-z ]+?)(?:,|$| using)", action)
+                assert names and all(n in thought for n in names), (seed, action, thought)
+            env.step(action)
+        assert env.success
 
 
 def test_first_observations_short():

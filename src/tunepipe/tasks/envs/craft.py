@@ -121,25 +121,34 @@ class CraftEnv(TextEnv):
                 + [self.line(i) for i in sorted(self.recipes)])
 
     def expert(self):
+        """The next command of a depth-first plan, with a thought that restates the recipe it
+        works on as the observation lists it (``<item> using <inputs>``) and the command's
+        item: the model's copy of the names, from the observation into its action."""
         inv = dict(self.inventory)
 
-        def nxt(item: str, n: int) -> str | None:
+        def nxt(item: str, n: int) -> tuple[str, str] | None:
             have = inv.get(item, 0)
             if have >= n:
                 inv[item] = have - n
                 return None
             missing, inv[item] = n - have, 0
             if item not in self.recipes:
-                return f"get {missing} {item}"
+                return f"get {missing} {item}", ""
             out, need = self.recipes[item]
             k = math.ceil(missing / out)
             for i, c in need:
-                cmd = nxt(i, k * c)
-                if cmd:
-                    return cmd
-            return self.line(item, k)
+                got = nxt(i, k * c)
+                if got:
+                    cmd, parent = got
+                    return cmd, parent or item
+            return self.line(item, k), item
 
-        cmd = nxt(self.goal, 1) or "inventory"
-        verb = cmd.split()[0]
-        thought = {"get": "I need this base item.", "craft": "I have the ingredients, so I craft it."}
-        return thought.get(verb, "I check my inventory."), cmd
+        got = nxt(self.goal, 1)
+        if got is None:
+            return "I check my inventory.", "inventory"
+        cmd, item = got
+        recipe = self.line(item).split(" ", 2)[2]   # "<item> using <inputs>"
+        goal = f"Goal: craft {self.goal}."
+        if cmd.startswith("get "):
+            return f"{goal} {recipe}. So I {cmd}.", cmd
+        return f"{goal} {recipe}. I have them, so I craft it.", cmd

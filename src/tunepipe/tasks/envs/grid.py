@@ -236,6 +236,12 @@ class GridEnv(TextEnv):
         return acts + ["check available actions"]
 
     def expert(self):
+        """The next action, with a thought that first restates the goal as the observation
+        words it (``Your goal: ...``): the model's copy of the object's name, into its action."""
+        thought, action = self._expert()
+        return f"Your goal: {self.mission}. {thought}", action
+
+    def _expert(self):
         key = f"{self.door['name'].split()[0]} key" if self.door else None
         want = key if self.door else self.target
         if self.carrying and self.carrying != want:
