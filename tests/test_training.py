@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from tunepipe.episodes import EpisodeArgs
-from tunepipe import models, training
+from tunepipe import TunepipeError, models, training
 
 
 def sft_args(**kw):
     lora = training.LoraArgs(enabled=kw.pop("lora", False), r=4, alpha=8, dropout=0.0, target_modules="all-linear")
     base = dict(max_steps=2, epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2, lr_scheduler="constant",
                 warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
-                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, dtype="float32", lora=lora)
+                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, oversample=None, dtype="float32", lora=lora)
     base.update(kw)
     return training.SFTArgs(**base)
 
@@ -164,3 +164,25 @@ def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
     spec = json.dumps({"n_vars": 1, "clauses": [[1]]})
     assert fn(["p"], [stripped], task=["sat"], spec=[spec], completion_ids=[ids]) == [1.0]
     assert log[0][3] == "<|channel|>final<|message|>x1=True"  # scored and logged: specials kept, cut at eos
+
+
+def test_oversample_repeats_the_named_tasks_rows_and_every_expert_turn():
+    rows = training.sft_pairs([
+        {"task": "sat", "prompt_text": "p", "completion_text": "c"},
+        {"task": "craft", "prompt_text": "p0", "completion_text": "c0", "turns": [{}],
+         "sft_turns": [["p1", "c1"]]},
+    ])
+    out = training.oversample(rows, {"craft": 3})
+    assert [r["completion_text"] for r in out] == ["c", "c0", "c0", "c0", "c1", "c1", "c1"]
+    assert training.oversample(rows, None) is rows
+    with pytest.raises(TunepipeError, match="sft.oversample: no train rows of task.s. crafts"):
+        training.oversample(rows, {"crafts": 2})
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True, "2"])
+def test_oversample_counts_are_whole_numbers_from_params(bad):
+    from tunepipe import config
+
+    section = {**vars(sft_args()), "lora": vars(sft_args().lora), "oversample": {"craft": bad}}
+    with pytest.raises(TunepipeError, match="sft"):
+        config.typed(training.SFTArgs, section, "sft")

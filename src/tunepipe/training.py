@@ -45,8 +45,14 @@ class SFTArgs:
     save_steps: int
     activation_checkpointing: bool   # recompute activations in backward (transformers 5 name)
     group_by_length: bool            # batches of similar length (less padding): transformers' group_by_length sampling
+    oversample: dict[str, int] | None   # task -> times each of its train rows (every expert turn) is seen per epoch
     dtype: str
     lora: LoraArgs
+
+    def __post_init__(self):
+        for task, n in (self.oversample or {}).items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"oversample.{task}: expected a whole number >= 1, got {n!r}")
 
 
 @dataclass
@@ -263,8 +269,19 @@ def sft_pairs(rows: list[dict]) -> list[dict]:
         if "sft_turns" in r and r.get("turns") is None:
             continue
         out.append(r)
-        out += [{"prompt_text": p, "completion_text": c} for p, c in r.get("sft_turns") or []]
+        out += [{"prompt_text": p, "completion_text": c, "task": r.get("task")} for p, c in r.get("sft_turns") or []]
     return out
+
+
+def oversample(rows: list[dict], times: dict[str, int] | None) -> list[dict]:
+    """Each row of a task in ``times`` repeated that many times (the others once), order kept.
+    A task with no row is an error: a misspelt name would silently change nothing."""
+    if not times:
+        return rows
+    missing = sorted(set(times) - {r.get("task") for r in rows})
+    if missing:
+        raise TunepipeError(f"sft.oversample: no train rows of task(s) {', '.join(missing)}")
+    return [r for r in rows for _ in range(times.get(r.get("task"), 1))]
 
 
 def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: str, seed: int) -> dict:
@@ -286,7 +303,8 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     to_ds = lambda rs: Dataset.from_dict(
         {"prompt": [r["prompt_text"] for r in rs], "completion": [r["completion_text"] for r in rs]}
     )
-    train_ds, eval_ds = to_ds(rows[n_eval:]), (to_ds(rows[:n_eval]) if n_eval else None)
+    train = oversample(rows[n_eval:], a.oversample)   # after the eval carve: no row on both sides
+    train_ds, eval_ds = to_ds(train), (to_ds(rows[:n_eval]) if n_eval else None)
     tokenizer = models.load_tokenizer(base)
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
     cfg = SFTConfig(
