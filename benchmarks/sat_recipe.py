@@ -11,7 +11,9 @@ sampled accuracy and pass@k after each stage, with Jeffreys intervals and wall t
 ``--sft-from DIR`` reuses an sft model (only grpo runs); ``--seed`` varies the training seed
 (the carve is fixed by ``--val-seed``); ``--every N`` also scores validation greedy accuracy on
 the GRPO weights every N steps (``grpo_trajectory``: [step, greedy, share of =True decisions]),
-since one end point can mislead (greedy swings by ~.15 between neighbouring checkpoints).
+since one end point can mislead (greedy swings by ~.15 between neighbouring checkpoints);
+``--val-env N`` also holds out N instances of each environment and reports greedy episode
+success (``--val 0``: no SAT rows, e.g. a craft-only project).
 Results append to ``--out`` (one record per run).
 """
 from __future__ import annotations

@@ -121,9 +121,10 @@ class CraftEnv(TextEnv):
                 + [self.line(i) for i in sorted(self.recipes)])
 
     def expert(self):
-        """The next command of a depth-first plan, with a thought that restates the recipe it
-        works on as the observation lists it (``<item> using <inputs>``) and the command's
-        item: the model's copy of the names, from the observation into its action."""
+        """The next command of a depth-first plan. Its thought restates the goal as the first
+        observation words it (``Goal: craft X.``), then the recipe it works on as listed
+        (``<item> using <inputs>``), then the command's item: every name in the action is then a
+        copy of text already read (README "Multi-turn text environments")."""
         inv = dict(self.inventory)
 
         def nxt(item: str, n: int) -> tuple[str, str] | None:
