@@ -3,8 +3,9 @@ prompt/completion rows, no checkpoints, no evaluation, no dvclive.
 
     python benchmarks/bare_trl_sft.py --base models/base --data data/reward/train.jsonl --steps 40
 
-The rows are those stages/sft.py trains on: the file's rows shuffled with ``random.Random(seed)``
-and the first ``int(len * eval_fraction)`` held out. Prints the Trainer's log dicts and, last,
+The rows are those stages/sft.py trains on: the file's rows as the stage tokenizes them (an
+environment's expert episode one sequence, every model turn a target), shuffled with
+``random.Random(seed)``, the first ``int(len * eval_fraction)`` held out. Prints the Trainer's log dicts and, last,
 one JSON line ``{"bare_sft": {...}}`` (steps, last logged loss, train_runtime).
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import json
 import os
 import random
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -41,11 +44,16 @@ def main() -> None:
     with open(a.data) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     set_seed(a.seed)
+    tok = AutoTokenizer.from_pretrained(a.base)
+    # the same token sequences as the stage: an environment's expert episode is one sequence,
+    # every model turn a target (tunepipe.training.sft_examples / tokenize_examples)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from tunepipe.training import sft_examples, tokenize_examples
+
+    rows = sft_examples(rows)
     random.Random(a.seed).shuffle(rows)
     rows = rows[int(len(rows) * a.eval_fraction):]
-    ds = Dataset.from_dict({"prompt": [r["prompt_text"] for r in rows],
-                            "completion": [r["completion_text"] for r in rows]})
-    tok = AutoTokenizer.from_pretrained(a.base)
+    ds = Dataset.from_dict(tokenize_examples(rows, tok))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(a.base)

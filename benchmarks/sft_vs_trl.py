@@ -63,17 +63,16 @@ def train_rows(project: Path, seed: int, eval_fraction: float) -> list[dict]:
 
     from tunepipe import io, training
 
-    rows = training.sft_pairs(io.read_jsonl(project / "data/reward/train.jsonl"))
+    rows = training.sft_examples(io.read_jsonl(project / "data/reward/train.jsonl"))
     random.Random(seed).shuffle(rows)
     return rows[int(len(rows) * eval_fraction):]
 
 
 def mean_tokens(project: Path, rows: list[dict], max_length: int) -> float:
-    from tunepipe import models
+    from tunepipe import models, training
 
     tok = models.load_tokenizer(project / "models/base")
-    n = [min(len(tok(r["prompt_text"] + r["completion_text"], add_special_tokens=False)["input_ids"]) + 1, max_length)
-         for r in rows]
+    n = [min(len(ids), max_length) for ids in training.tokenize_examples(rows, tok)["input_ids"]]
     return sum(n) / len(n)
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tunepipe import episodes, harmony, io, models, tasks, templates, training
+from tunepipe import TunepipeError, episodes, harmony, io, models, tasks, templates, training
 from tunepipe.tasks import BuildRequest
 from tunepipe.tasks.envs.base import EnvConfig
 
@@ -53,8 +53,35 @@ def test_sft_turns_are_the_episode_so_far_with_only_the_model_turn_as_target():
         assert p == prefix + before + t["observation"] + after      # the observation is context
         assert c == harmony.render_completion(t["answer"])          # the target is the model's turn
         prefix = p + c
-    pairs = training.sft_pairs([r, {**r, "turns": None, "sft_turns": []}])
-    assert len(pairs) == 1 + len(r["turns"])                         # a server instance (no expert) is skipped
+    examples = training.sft_examples([r, {**r, "turns": None, "sft_turns": []}])
+    assert len(examples) == 1                                       # a server instance (no expert) is skipped
+    segments = examples[0]["segments"]                              # the whole episode is one example
+    assert "".join(t for t, _ in segments) == prefix
+    assert [t for t, target in segments if target] == [r["completion_text"], *(c for _, c in r["sft_turns"])]
+    assert [t for t, target in segments if not target] == [r["prompt_text"], *(before + t["observation"] + after
+                                                                                for t in r["turns"])]
+    with pytest.raises(TunepipeError, match="does not extend the episode so far"):
+        training.sft_examples([{**r, "sft_turns": [["elsewhere", "c"]]}])
+
+
+def test_whole_episode_tokens_are_the_rollouts_and_only_model_turns_are_targets(env_model):
+    """The SFT example of an expert episode tokenizes as the rollout builds it (prompt ids,
+    then turn and observation ids appended), and its target mask is exactly the model turns."""
+    d, rows = env_model
+    tok = models.load_tokenizer(d / "base")
+    r = rows[0]
+    t = training.tokenize_examples(training.sft_examples([r]), tok)
+    ids, mask = t["input_ids"][0], t["completion_mask"][0]
+    before, after = r["obs_wrap"]
+    enc = lambda s: tok(s, add_special_tokens=False)["input_ids"]
+    want_ids, want_mask = enc(r["prompt_text"]), [0] * len(enc(r["prompt_text"]))
+    for i, c in enumerate([r["completion_text"], *(c for _, c in r["sft_turns"])]):
+        if i:
+            obs = enc(before + r["turns"][i - 1]["observation"] + after)
+            want_ids, want_mask = want_ids + obs, want_mask + [0] * len(obs)
+        want_ids, want_mask = want_ids + enc(c), want_mask + [1] * len(enc(c))
+    assert (ids, mask) == (want_ids, want_mask)
+    assert tok.decode([i for i, m in zip(ids, mask) if m]).count("Action:") == 1 + len(r["turns"])
 
 
 def test_observation_wrap_of_a_model_chat_template():

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from tunepipe.episodes import EpisodeArgs
-from tunepipe import TunepipeError, models, training
+from tunepipe import TunepipeError, io, models, training
 
 
 def sft_args(**kw):
     lora = training.LoraArgs(enabled=kw.pop("lora", False), r=4, alpha=8, dropout=0.0, target_modules="all-linear")
     base = dict(max_steps=2, epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2, lr_scheduler="constant",
                 warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
-                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, oversample=None, dtype="float32", lora=lora)
+                eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, micro_batches=1, oversample=None, dtype="float32", lora=lora)
     base.update(kw)
     return training.SFTArgs(**base)
 
@@ -76,6 +76,40 @@ def test_sft_group_by_length_picks_the_length_grouped_sampler(tiny_model, tmp_pa
                  data=str(tiny_model / "train.jsonl"), base=str(tiny_model / "base"), out=str(tmp_path / "sft"),
                  ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"), seed=0)
     assert seen and isinstance(seen[0], LengthGroupedSampler) == group
+
+
+def test_sft_micro_batches_keep_the_whole_batch_gradient(tiny_model, tmp_path):
+    """sft.micro_batches splits a step's rows into micro-batches of similar length (less
+    padding); the step's gradient must stay that of the whole batch."""
+    from transformers import TrainerCallback
+
+    rows = io.read_jsonl(tiny_model / "train.jsonl")
+    short = "<|start|>user<|message|>x1<|end|><|start|>assistant"
+    rows = [dict(r, prompt_text=short) if i % 3 == 0 else r for i, r in enumerate(rows)]   # lengths vary
+    io.write_jsonl(tmp_path / "train.jsonl", rows)
+
+    class Grab(TrainerCallback):
+        subs = 0
+
+        def on_substep_end(self, *a, **kw):   # a micro-batch before the step's last
+            self.subs += 1
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            self.grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
+
+    grads = {}
+    for micro in (1, 4):
+        grab = Grab()
+        training.sft(sft_args(batch_size=len(rows), max_steps=1, micro_batches=micro, eval_fraction=0.0, save_steps=0),
+                     data=str(tmp_path / "train.jsonl"), base=str(tiny_model / "base"), out=str(tmp_path / f"o{micro}"),
+                     ckpt_dir=str(tmp_path / f"c{micro}"), live_dir=str(tmp_path / f"l{micro}"), seed=0, callbacks=(grab,))
+        grads[micro] = grab.grad
+        assert grab.subs == micro - 1
+    assert torch.allclose(grads[1], grads[4], rtol=1e-4, atol=1e-7)
+    with pytest.raises(TunepipeError, match="do not split into sft.micro_batches=3"):
+        training.micro_batch(sft_args(batch_size=8, micro_batches=3))
+    with pytest.raises(ValueError, match="micro_batches > 1 and group_by_length"):
+        sft_args(micro_batches=2, group_by_length=True)
 
 
 def test_sft_resumes_from_its_checkpoint_and_restarts_on_new_params(tiny_model, tmp_path, capsys):
@@ -166,14 +200,15 @@ def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
     assert log[0][3] == "<|channel|>final<|message|>x1=True"  # scored and logged: specials kept, cut at eos
 
 
-def test_oversample_repeats_the_named_tasks_rows_and_every_expert_turn():
-    rows = training.sft_pairs([
+def test_oversample_repeats_the_named_tasks_rows_and_whole_episodes():
+    rows = training.sft_examples([
         {"task": "sat", "prompt_text": "p", "completion_text": "c"},
         {"task": "craft", "prompt_text": "p0", "completion_text": "c0", "turns": [{}],
-         "sft_turns": [["p1", "c1"]]},
+         "sft_turns": [["p0c0o1", "c1"]]},
     ])
     out = training.oversample(rows, {"craft": 3})
-    assert [r["completion_text"] for r in out] == ["c", "c0", "c0", "c0", "c1", "c1", "c1"]
+    assert [r["task"] for r in out] == ["sat", "craft", "craft", "craft"]
+    assert out[1]["segments"] == [("p0", False), ("c0", True), ("o1", False), ("c1", True)]
     assert training.oversample(rows, None) is rows
     with pytest.raises(TunepipeError, match="sft.oversample: no train rows of task.s. crafts"):
         training.oversample(rows, {"crafts": 2})
