@@ -46,7 +46,7 @@ class SFTArgs:
     activation_checkpointing: bool   # recompute activations in backward (transformers 5 name)
     group_by_length: bool            # batches of similar length (less padding): transformers' group_by_length sampling
     micro_batches: int               # each step's batch in this many micro-batches of similar length (batch_rebalance)
-    oversample: dict[str, int] | None   # task -> times each of its train rows (every expert turn) is seen per epoch
+    oversample: dict[str, int] | None   # task -> times each of its train rows (an episode: whole) is seen per epoch
     dtype: str
     lora: LoraArgs
 
