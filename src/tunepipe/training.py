@@ -88,6 +88,9 @@ class GRPOArgs:
     vllm_mode: str
     tasks: list[str] | None  # train on rows of these tasks only (null: all); stages/grpo.py filters
     episode: EpisodeArgs     # multi-turn environments: tokens per turn, episode length
+    # each group's prompt prefilled and back-propagated once, not once per completion
+    # (tunepipe.prefix); TRL's own path where it cannot apply (vLLM, DeepSpeed/FSDP, images)
+    shared_prefix: bool = True
 
 
 class LiveCallback:
@@ -528,16 +531,93 @@ def rollout_function(a: GRPOArgs, tokenizer, stop_ids: set[int]):
     return rollout
 
 
-def _rows_trainer():
-    """GRPOTrainer that keeps the batch's rows where :func:`rollout_function` finds them."""
+def _grpo_trainer(rows: bool, shared_prefix: bool):
+    """GRPOTrainer, with ``rows``: the batch's rows kept where :func:`rollout_function` finds
+    them (TRL passes the prompts only); with ``shared_prefix``: each group's prompt runs once
+    in generation and in the loss (:mod:`tunepipe.prefix`), where TRL's path allows it."""
     from trl import GRPOTrainer
 
-    class _RowsTrainer(GRPOTrainer):
+    if not rows and not shared_prefix:
+        return GRPOTrainer
+
+    class _Trainer(GRPOTrainer):
         def _generate_and_score_completions(self, inputs):
             self.tunepipe_inputs = inputs
             return super()._generate_and_score_completions(inputs)
 
-    return _RowsTrainer
+        def _shared_prefix_ok(self) -> bool:
+            from accelerate.utils import DistributedType
+
+            return (shared_prefix and not self.use_vllm and not self.is_deepspeed_enabled
+                    and not self.is_fsdp_enabled
+                    and self.accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU,
+                                                              DistributedType.MULTI_GPU)
+                    and not self.args.activation_checkpointing)   # a checkpointed layer would fill the cache twice
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            if (not self._shared_prefix_ok() or self.use_transformers_continuous_batching or images
+                    or multimodal_fields or has_tool_images):
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            import torch
+            from trl.models import unwrap_model_for_generation
+            from trl.trainer.utils import pad
+
+            from tunepipe import prefix
+
+            device = self.accelerator.device
+            tensors = [torch.tensor(ids) for ids in prompt_ids]
+            ids = pad(tensors, padding_value=self._tokenizer.pad_token_id, padding_side="left",
+                      pad_to_multiple_of=self.pad_to_multiple_of).to(device)
+            mask = pad([torch.ones_like(t) for t in tensors], padding_value=0, padding_side="left",
+                       pad_to_multiple_of=self.pad_to_multiple_of).to(device)
+            with (
+                unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                            generation_kwargs=self.generation_kwargs,
+                                            gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+                as unwrapped,
+                torch.no_grad(),
+            ):
+                gen = prefix.generate(unwrapped, ids, mask, generation_config=self.generation_config)
+            if gen is None:   # every prompt distinct
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            is_eos = torch.isin(gen, torch.tensor(self.eos_token_ids, device=device))
+            out = []
+            for row, eos in zip(gen.cpu().tolist(), is_eos.cpu().tolist()):
+                cut = eos.index(True) if True in eos else len(row) - 1
+                out.append(row[: cut + 1])
+            return out, None
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                               **multimodal):
+            if (not self._shared_prefix_ok() or compute_aux_loss
+                    or any(v is not None for v in multimodal.values())):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
+                    compute_aux_loss, **multimodal)
+            import torch
+
+            from tunepipe import prefix
+
+            inner = self.accelerator.unwrap_model(model)
+            size = batch_size or input_ids.size(0)
+            logps, ents = [], []
+            for start in range(0, input_ids.size(0), size):
+                sl = slice(start, start + size)
+                with self.accelerator.autocast():
+                    res = prefix.logps(model, input_ids[sl], attention_mask[sl], logits_to_keep,
+                                       compute_entropy=compute_entropy, prefill_model=inner)
+                if res is None:
+                    res = super()._get_per_token_logps_and_entropies(
+                        model, input_ids[sl], attention_mask[sl], logits_to_keep, None, compute_entropy)[:2]
+                logps.append(res[0])
+                ents.append(res[1])
+            return torch.cat(logps), (torch.cat(ents) if compute_entropy else None), None
+
+    return _Trainer
 
 
 def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int,
@@ -547,7 +627,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     checkpoint trajectory)."""
     from datasets import Dataset
     from transformers import set_seed
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     rows = io.read_jsonl(data, required=("prompt_text", "task", "spec"))
     if not rows:
@@ -596,7 +676,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         from tunepipe import generation
 
         extra["rollout_func"] = rollout_function(a, tokenizer, generation.stop_token_ids(model, tokenizer))
-    trainer = (_rows_trainer() if multi else GRPOTrainer)(
+    trainer = _grpo_trainer(multi, a.shared_prefix)(
         model=model,
         reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),

@@ -1,0 +1,126 @@
+"""Shared-prompt GRPO computation (tunepipe.prefix) gives TRL's numbers: log-probabilities,
+entropies and gradients of the loss, generated tokens, and a whole 2-step GRPO run."""
+import pytest
+import torch
+
+from tunepipe import models, prefix, training
+
+from test_training import grpo_args, weights
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model):
+    from trl.trainer.utils import add_fused_lm_head
+
+    tok = models.load_tokenizer(tiny_model / "base")
+    model = models.load_model(tiny_model / "base", dtype="float32")
+    add_fused_lm_head(model, temperature=0.7, outputs=("log_probs", "entropy"))
+    return model, tok
+
+
+def batch(tok, *, groups=(3, 4, 1), completion=6, pad_extra=0, seed=0):
+    """Left-padded prompts of different lengths, each repeated per group; random completions,
+    some ending early (completion mask 0 after them)."""
+    g = torch.Generator().manual_seed(seed)
+    prompts = [tok(f"Solve {'x1 ' * (3 + 2 * i)}now", add_special_tokens=False)["input_ids"]
+               for i in range(len(groups))]
+    width = max(map(len, prompts)) + pad_extra
+    ids, mask = [], []
+    for p, n in zip(prompts, groups):
+        ids += [[tok.pad_token_id] * (width - len(p)) + p] * n
+        mask += [[0] * (width - len(p)) + [1] * len(p)] * n
+    ids, mask = torch.tensor(ids), torch.tensor(mask)
+    comp = torch.randint(5, 250, (len(ids), completion), generator=g)
+    cmask = torch.ones_like(comp)
+    cmask[::2, completion - 2:] = 0
+    return torch.cat([ids, comp], 1), torch.cat([mask, cmask], 1), completion
+
+
+def trl_logps(model, ids, mask, c):
+    """TRL 1.16's computation (GRPOTrainer._get_per_token_logps_and_entropies, text only)."""
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :-c] = -100
+    out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+    return out.log_probs[:, -c:], out.entropy[:, -c:]
+
+
+@pytest.mark.parametrize("pad_extra", [0, 3])   # 3: columns of padding shared by every row (trimmed)
+def test_logps_entropies_and_gradients_match_trl(lm, pad_extra):
+    model, tok = lm
+    model.train()
+    ids, mask, c = batch(tok, pad_extra=pad_extra)
+    keep = mask[:, -c:].bool()
+    grads = []
+    for fn in (lambda: trl_logps(model, ids, mask, c),
+               lambda: prefix.logps(model, ids, mask, c, compute_entropy=True)):
+        model.zero_grad()
+        lp, ent = fn()
+        (lp * keep).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        if len(grads) == 1:
+            want = (lp.detach(), ent.detach())
+    assert lp.shape == want[0].shape
+    assert torch.allclose(lp[keep], want[0][keep], atol=1e-5)
+    assert torch.allclose(ent[keep], want[1][keep], atol=1e-5)
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+    assert any(g.abs().sum() > 0 for g in grads[1])
+
+
+def test_groups_finds_adjacent_repeats_and_declines_distinct_prompts(lm):
+    _, tok = lm
+    ids, mask, c = batch(tok, groups=(2, 1, 3))
+    first, index = prefix.groups(ids[:, :-c], mask[:, :-c])
+    assert first.tolist() == [0, 2, 3] and index.tolist() == [0, 0, 1, 2, 2, 2]
+    ids, mask, c = batch(tok, groups=(1, 1, 1))
+    assert prefix.groups(ids[:, :-c], mask[:, :-c]) is None
+    assert prefix.logps(lm[0], ids, mask, c, compute_entropy=False) is None
+
+
+def test_generate_matches_generate_on_every_row(lm):
+    from transformers import GenerationConfig
+
+    model, tok = lm
+    model.eval()
+    ids, mask, c = batch(tok, groups=(3, 2, 2))
+    ids, mask = ids[:, :-c], mask[:, :-c]
+    cfg = GenerationConfig(max_new_tokens=7, do_sample=False, pad_token_id=tok.pad_token_id,
+                           eos_token_id=tok.eos_token_id)
+    with torch.no_grad():
+        want = model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg)[:, ids.size(1):]
+        got = prefix.generate(model, ids, mask, generation_config=cfg)
+    assert torch.equal(got, want)
+
+
+def test_grpo_with_shared_prefix_trains_as_trl_does(tiny_model, tmp_path, monkeypatch):
+    """Two GRPO steps from the same seed, with and without the shared prefix: the same samples
+    and rewards, so the same weights (to float rounding)."""
+    real = training.reward_function
+
+    def varied(name, weight, log, **kw):   # a random-init model scores 0 everywhere: reward length
+        fn = real(name, weight, log, **kw)
+        return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
+                                                                                    completions)]
+
+    monkeypatch.setattr(training, "reward_function", varied)
+    calls = []
+    from tunepipe import prefix as prefix_mod
+
+    for name in ("logps", "generate"):
+        fn = getattr(prefix_mod, name)
+        monkeypatch.setattr(prefix_mod, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    out = {}
+    for shared in (False, True):
+        d = tmp_path / str(shared)
+        training.grpo(grpo_args(shared_prefix=shared, learning_rate=1e-3), data=str(tiny_model / "train.jsonl"),
+                      init=str(tiny_model / "base"), out=str(d / "grpo"), ckpt_dir=str(d / "ckpt"),
+                      live_dir=str(d / "live"), completions_csv=str(d / "c.csv"), seed=0)
+        out[shared] = weights(d / "grpo"), (d / "c.csv").read_text()
+        if not shared:
+            assert calls == []
+    assert "generate" in calls and "logps" in calls
+    assert out[True][1] == out[False][1]             # the same completions and rewards, in order
+    before = weights(tiny_model / "base")
+    for k in before:
+        assert torch.allclose(out[True][0][k], out[False][0][k], atol=1e-5), k
+    assert any(not torch.equal(before[k], out[True][0][k]) for k in before)
