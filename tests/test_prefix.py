@@ -67,14 +67,22 @@ def test_logps_entropies_and_gradients_match_trl(lm, pad_extra):
     assert any(g.abs().sum() > 0 for g in grads[1])
 
 
-def test_groups_finds_adjacent_repeats_and_declines_distinct_prompts(lm):
+def test_groups_finds_repeated_prompts_anywhere_and_declines_distinct_ones(lm):
     _, tok = lm
     ids, mask, c = batch(tok, groups=(2, 1, 3))
+    order = torch.tensor([3, 0, 5, 2, 1, 4])        # TRL shuffles a generation batch: groups not adjacent
+    ids, mask = ids[order], mask[order]
     first, index = prefix.groups(ids[:, :-c], mask[:, :-c])
-    assert first.tolist() == [0, 2, 3] and index.tolist() == [0, 0, 1, 2, 2, 2]
+    assert len(first) == 3 and torch.equal(ids[first][index][:, :-c], ids[:, :-c])
+    assert sorted(index.bincount().tolist()) == [1, 2, 3]
+    model = lm[0]
+    model.train()
+    lp, _ = prefix.logps(model, ids, mask, c, compute_entropy=False)
+    keep = mask[:, -c:].bool()
+    assert torch.allclose(lp[keep], trl_logps(model, ids, mask, c)[0][keep], atol=1e-5)
     ids, mask, c = batch(tok, groups=(1, 1, 1))
     assert prefix.groups(ids[:, :-c], mask[:, :-c]) is None
-    assert prefix.logps(lm[0], ids, mask, c, compute_entropy=False) is None
+    assert prefix.logps(model, ids, mask, c, compute_entropy=False) is None
 
 
 def test_generate_matches_generate_on_every_row(lm):

@@ -9,25 +9,25 @@ attention; ``tests/test_prefix.py`` checks log-probabilities, entropies and grad
 TRL's own computation), the arithmetic is a fraction of it: on the default SAT group (16
 completions of 16 tokens after a ~178-token prompt) about a ninth of the tokens.
 
-Rows of a group must be adjacent (TRL's ``RepeatSampler`` puts them so); a batch whose
-prompts are all distinct gains nothing and the callers fall back to TRL's path.
+A batch whose prompts are all distinct gains nothing, and the callers fall back to TRL's path.
 """
 from __future__ import annotations
 
 
 def groups(ids, mask):
-    """``(first, index)`` for a left-padded prompt batch: ``first`` the row of each run of
-    identical adjacent prompts, ``index[i]`` the run row ``i`` belongs to. None when no two
-    adjacent rows share their prompt (nothing to share)."""
+    """``(first, index)`` for a left-padded prompt batch: ``first[j]`` a row holding the j-th
+    distinct prompt, ``index[i]`` the distinct prompt of row ``i`` (rows of a group need not be
+    adjacent: TRL shuffles a generation batch before splitting it into micro-batches). None
+    when every prompt is distinct (nothing to share)."""
     import torch
 
     n = ids.size(0)
-    new = torch.ones(n, dtype=torch.bool, device=ids.device)
-    if n > 1:
-        new[1:] = ~((ids[1:] == ids[:-1]).all(1) & (mask[1:] == mask[:-1]).all(1))
-    if bool(new.all()):
+    uniq, index = torch.unique(torch.cat([ids, mask], 1), dim=0, return_inverse=True)
+    if uniq.size(0) == n:
         return None
-    return torch.nonzero(new).squeeze(1), torch.cumsum(new.long(), 0) - 1
+    first = torch.full((uniq.size(0),), n, dtype=torch.long, device=ids.device)
+    first = first.scatter_reduce(0, index, torch.arange(n, device=ids.device), reduce="amin")
+    return first, index
 
 
 def _trim(ids, mask):
@@ -88,7 +88,7 @@ def logps(model, input_ids, attention_mask, logits_to_keep: int, *, compute_entr
 
 
 def generate(model, ids, mask, *, generation_config):
-    """``model.generate`` of a left-padded batch whose adjacent rows repeat prompts, each
+    """``model.generate`` of a left-padded batch whose rows repeat prompts, each
     distinct prompt prefilled once. Returns the generated columns (as ``generate`` would,
     without the prompt), or None when no rows share a prompt."""
     g = groups(ids, mask)
