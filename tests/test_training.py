@@ -126,15 +126,27 @@ def test_sft_resumes_from_its_checkpoint_and_restarts_on_new_params(tiny_model, 
     capsys.readouterr()
     res = training.sft(sft_args(max_steps=2), **kw)
     assert "resuming from" in capsys.readouterr().out and res["steps"] == 2
-    # outputs lost after a finished run: the last checkpoint is saved as is, no extra step
+    # outputs lost after a finished run: the last checkpoint is saved as is, no extra step, and
+    # its logged curves are written again (DVC declares them as outputs)
     shutil.rmtree(tmp_path / "sft")
+    shutil.rmtree(tmp_path / "live")
     res = training.sft(sft_args(max_steps=2), **kw)
     assert "without training" in capsys.readouterr().out and res["steps"] == 2
+    assert (tmp_path / "live" / "metrics.json").is_file() and any((tmp_path / "live" / "plots" / "metrics").glob("*.tsv"))
     assert isinstance(res["train_loss"], float)
     assert changed(final, weights(tmp_path / "sft")) == 0
     # different params: old checkpoints are not reused
     training.sft(sft_args(max_steps=2, learning_rate=5e-3), **kw)
     assert "resuming from" not in capsys.readouterr().out
+    # different code (DVC reruns the stage when a dep changes): neither
+    fp = training.fingerprint("x")
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(Path, "read_bytes", lambda self, _r=Path.read_bytes: _r(self) + (b"#" if self.name == "prefix.py" else b""))
+    try:
+        assert training.fingerprint("x") != fp
+    finally:
+        monkey.undo()
+    assert training.fingerprint("x") == fp
 
 
 def test_grpo_changes_weights_and_logs_completions(tiny_model, tmp_path, monkeypatch):

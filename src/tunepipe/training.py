@@ -122,12 +122,30 @@ class LiveCallback:
                 if self.live is not None:
                     self.live.end()
 
+            def replay(self, history: list[dict]) -> None:
+                """Write a finished checkpoint's logged history (outputs lost, nothing to train):
+                the stage's metrics and plots are outputs too."""
+                from dvclive import Live
+
+                self.live = Live(live_dir, resume=False, dvcyaml=False, save_dvc_exp=False, report=None)
+                for logs in history:
+                    self.live.step = int(logs.get("step", 0))
+                    for k, v in logs.items():
+                        if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+                            self.live.log_metric(k.replace("/", "_"), v)
+                    self.live.next_step()
+                self.live.end()
+
         return _CB()
 
 
 def fingerprint(*parts) -> str:
+    """A run's identity for resuming: its args, data and starting weights, and tunepipe's own
+    code (a checkpoint trained by other code is not this run's: DVC reruns the stage because
+    that code changed, so resuming it would hand back the old result)."""
     h = hashlib.sha256()
-    for p in parts:
+    code = sorted(Path(__file__).resolve().parent.rglob("*.py"))
+    for p in (*parts, *code):
         if isinstance(p, Path):
             h.update(p.read_bytes())
         else:
@@ -182,6 +200,9 @@ def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
     if done:
         if main:
             print(f"{resume} is the last step of this run: saving it without training")
+            for cb in trainer.callback_handler.callbacks:
+                if hasattr(cb, "replay"):
+                    cb.replay(done["log_history"])
             weights = ("config.json", "generation_config.json", "adapter_config.json", "*.safetensors")
             with io.atomic_dir(out) as tmp:
                 for pattern in weights:
