@@ -132,3 +132,18 @@ def test_grpo_with_shared_prefix_trains_as_trl_does(tiny_model, tmp_path, monkey
     for k in before:
         assert torch.allclose(out[True][0][k], out[False][0][k], atol=1e-5), k
     assert any(not torch.equal(before[k], out[True][0][k]) for k in before)
+
+
+def test_sampled_evaluation_draws_the_samples_generate_draws(lm, monkeypatch):
+    """evaluate's sampled pass prefills each prompt once for its samples: same seed, same
+    samples as ``generate(num_return_sequences=k)``."""
+    from tunepipe import generation
+
+    model, tok = lm
+    prompts = [f"Solve {'x1 ' * (2 + i)}now" for i in range(5)]
+    kw = dict(max_new_tokens=6, batch_size=8, do_sample=True, temperature=1.0, num_samples=4, seed=3, desc="t")
+    got = generation.hf_generate(model, tok, prompts, **kw)
+    monkeypatch.setattr(prefix, "generate", lambda *a, **k: None)   # generate's own path
+    want = generation.hf_generate(model, tok, prompts, **kw)
+    assert got == want and all(len(s) == 4 for s in got)
+    assert len({x for s in got for x in s}) > 1

@@ -46,6 +46,8 @@ def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, ba
     import torch
     from tqdm.auto import tqdm
 
+    from tunepipe import prefix
+
     tokenizer.padding_side = "left"
     stop = stop_token_ids(model, tokenizer)
     model.eval()
@@ -59,11 +61,15 @@ def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, ba
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(model.device) for k, v in enc.items()}
             kw = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample else dict(do_sample=False)
-            out = model.generate(
-                **enc, max_new_tokens=max_new_tokens, num_return_sequences=num_samples if do_sample else 1,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(stop), **kw,
-            )
-            gen = out[:, enc["input_ids"].shape[1]:].tolist()
+            kw.update(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(stop))
+            gen = None
+            if do_sample and num_samples > 1:   # each prompt prefilled once for its samples (tunepipe.prefix)
+                gen = prefix.generate(model, enc["input_ids"].repeat_interleave(num_samples, 0),
+                                      enc["attention_mask"].repeat_interleave(num_samples, 0), **kw)
+            if gen is None:
+                out = model.generate(**enc, num_return_sequences=num_samples if do_sample else 1, **kw)
+                gen = out[:, enc["input_ids"].shape[1]:]
+            gen = gen.tolist()
             k = num_samples if do_sample else 1
             for j, i in enumerate(idx):
                 results[i] = [decode(tokenizer, g, stop) for g in gen[j * k : (j + 1) * k]]

@@ -87,7 +87,7 @@ def logps(model, input_ids, attention_mask, logits_to_keep: int, *, compute_entr
     return out.log_probs, (out.entropy if compute_entropy else None)
 
 
-def generate(model, ids, mask, *, generation_config):
+def generate(model, ids, mask, **generate_kwargs):
     """``model.generate`` of a left-padded batch whose rows repeat prompts, each
     distinct prompt prefilled once. Returns the generated columns (as ``generate`` would,
     without the prompt), or None when no rows share a prompt."""
@@ -97,5 +97,5 @@ def generate(model, ids, mask, *, generation_config):
     first, index = g
     cache, pad = prefill(model, ids, mask, first=first, index=index, positions="mask")
     out = model.generate(input_ids=ids[:, pad:], attention_mask=mask[:, pad:], past_key_values=cache,
-                         generation_config=generation_config)
+                         **generate_kwargs)
     return out[:, ids.size(1) - pad:]
