@@ -1,7 +1,10 @@
-"""Evaluation generation speed: our batched greedy generation (``generation.hf_generate`` as
+"""Evaluation generation speed: our batched generation (``generation.hf_generate`` as
 evaluate calls it: left-padded batches of ``evaluate.batch_size`` sorted by length,
-``evaluate.max_new_tokens``) against a naive loop of one ``model.generate`` per prompt (greedy,
-same max_new_tokens, same stop tokens, same decoding), in the same invocation.
+``evaluate.max_new_tokens``) against a naive loop of one ``model.generate`` per prompt (same
+max_new_tokens, same stop tokens, same decoding), in the same invocation. Both passes evaluate
+runs: greedy, and ``evaluate.num_samples`` samples per prompt at ``evaluate.temperature``
+(the loop: one ``generate(num_return_sequences=k)`` per prompt; ours prefills each prompt once
+for its samples, ``tunepipe.prefix``); ``--no-sampled`` times greedy only.
 
     python benchmarks/evaluate_speed.py --project /tmp/benchproj              # 300 SAT prompts
     python benchmarks/evaluate_speed.py --project /tmp/benchproj --n 100 --model models/sft --json out.json
@@ -27,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import benchutil as bu  # noqa: E402
 
 
-def naive(model, tok, prompts: list[str], max_new_tokens: int) -> list[str]:
+def naive(model, tok, prompts: list[str], max_new_tokens: int, samples: int = 0, temperature: float = 1.0):
+    """Greedy: one decoded string per prompt; ``samples`` > 0: a list of that many samples."""
     import torch
 
     from tunepipe import generation
@@ -35,12 +39,15 @@ def naive(model, tok, prompts: list[str], max_new_tokens: int) -> list[str]:
     stop = generation.stop_token_ids(model, tok)
     model.eval()
     out = []
+    kw = (dict(do_sample=True, temperature=temperature, top_k=0, num_return_sequences=samples) if samples
+          else dict(do_sample=False))
     with torch.inference_mode():
         for p in prompts:
             enc = tok(p, return_tensors="pt", add_special_tokens=False)
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=sorted(stop))
-            out.append(generation.decode(tok, ids[0, enc["input_ids"].shape[1]:].tolist(), stop))
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=sorted(stop), **kw)
+            dec = [generation.decode(tok, g[enc["input_ids"].shape[1]:].tolist(), stop) for g in ids]
+            out.append(dec if samples else dec[0])
     return out
 
 
@@ -51,6 +58,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="SAT test prompts")
     ap.add_argument("--rounds", type=int, default=2, help="alternate the sides this many times")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--no-sampled", action="store_true", help="time the greedy pass only")
     a = ap.parse_args()
     from tunepipe import generation, io, models
 
@@ -62,7 +70,8 @@ def main() -> None:
     path = project / a.model
     model, tok = models.load_model(path, dtype=ev["dtype"]), models.load_tokenizer(path)
 
-    b_s = n_s = 0.0
+    k = 0 if a.no_sampled else int(ev["num_samples"])
+    b_s = n_s = bs_s = ns_s = 0.0
     for _ in range(a.rounds):
         t0 = time.perf_counter()
         batched = [c[0] for c in generation.hf_generate(model, tok, prompts, max_new_tokens=ev["max_new_tokens"],
@@ -72,6 +81,15 @@ def main() -> None:
         t0 = time.perf_counter()
         loop = naive(model, tok, prompts, ev["max_new_tokens"])
         n_s += time.perf_counter() - t0
+        if k:
+            t0 = time.perf_counter()
+            generation.hf_generate(model, tok, prompts, max_new_tokens=ev["max_new_tokens"],
+                                   batch_size=ev["batch_size"], do_sample=True, temperature=ev["temperature"],
+                                   num_samples=k, seed=seed, desc="batched sampled")
+            bs_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            naive(model, tok, prompts, ev["max_new_tokens"], samples=k, temperature=ev["temperature"])
+            ns_s += time.perf_counter() - t0
     differ = sum(x != y for x, y in zip(batched, loop))
     n = len(prompts) * a.rounds
     fig = {"machine": bu.machine(), "model": str(path), "prompts": len(prompts), "rounds": a.rounds,
@@ -81,12 +99,23 @@ def main() -> None:
            "outputs_differ": differ,
            "generated_tokens_batched": sum(len(tok(x, add_special_tokens=False)["input_ids"]) for x in batched),
            "examples": [{"batched": x, "naive": y} for x, y in zip(batched, loop) if x != y][:3]}
+    if k:
+        fig.update(samples=k, temperature=ev["temperature"], sampled_batched_s=bs_s / a.rounds,
+                   sampled_naive_s=ns_s / a.rounds, sampled_speedup=ns_s / bs_s,
+                   both_batched_s=(b_s + bs_s) / a.rounds, both_naive_s=(n_s + ns_s) / a.rounds,
+                   both_speedup=(n_s + ns_s) / (b_s + bs_s))
     m = fig["machine"]
     print(f"machine: {m['processor']}, {m['cpu_count']} cores, torch {m['torch']} with {m['torch_threads']} threads")
     print(f"{len(prompts)} SAT prompts, greedy, max_new_tokens {ev['max_new_tokens']}, model {path}, {a.rounds} rounds")
     print(f"  {'hf_generate, batch ' + str(ev['batch_size']):28s}{fig['batched_prompts_per_s']:8.1f} prompts/s  ({fig['batched_s']:.2f} s per pass)")
     print(f"  {'one generate per prompt':28s}{fig['naive_prompts_per_s']:8.1f} prompts/s  ({fig['naive_s']:.2f} s per pass)")
     print(f"  speed-up {fig['speedup']:.2f} x; decoded outputs differing: {differ} of {len(prompts)}")
+    if k:
+        print(f"{k} samples per prompt at T {ev['temperature']}: ours {fig['sampled_batched_s']:.2f} s, "
+              f"one generate(num_return_sequences={k}) per prompt {fig['sampled_naive_s']:.2f} s: "
+              f"{fig['sampled_speedup']:.2f} x")
+        print(f"both passes (what evaluate runs): {fig['both_batched_s']:.2f} s vs {fig['both_naive_s']:.2f} s: "
+              f"{fig['both_speedup']:.2f} x")
     bu.dump(fig, a.json)
 
 

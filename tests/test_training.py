@@ -233,3 +233,35 @@ def test_oversample_counts_are_whole_numbers_from_params(bad):
     section = {**vars(sft_args()), "lora": vars(sft_args().lora), "oversample": {"craft": bad}}
     with pytest.raises(TunepipeError, match="sft"):
         config.typed(training.SFTArgs, section, "sft")
+
+
+def test_scoring_target_positions_only_gives_trls_numbers(tiny_model, monkeypatch):
+    """training.score_target_positions_only: TRL's fused LM head scores only labelled positions
+    on the CPU too; log-probabilities, entropies, top-1 flags and gradients are unchanged."""
+    import trl.trainer.utils as tu
+    from trl.trainer.utils import add_fused_lm_head
+
+    model = models.load_model(tiny_model / "base", dtype="float32")
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 250, (4, 20), generator=g)
+    labels = ids.clone()
+    labels[:, :14] = -100
+    labels[0, 18:] = -100
+    monkeypatch.setattr(tu, "_use_triton", tu._use_triton)   # restored after the test
+    got = []
+    for patched in (False, True):
+        if patched:
+            training.score_target_positions_only()
+            training.score_target_positions_only()            # idempotent
+        assert tu._use_triton(torch.device("cpu")) is patched
+        model.zero_grad()
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.log_probs.sum().backward()
+        got.append((out.log_probs.detach(), out.entropy.detach(), out.is_top1,
+                    [p.grad.clone() for p in model.parameters()]))
+    (a, ea, ta, ga), (b, eb, tb, gb) = got
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ea, eb, atol=1e-6) and torch.equal(ta, tb)
+    assert a[:, :13].abs().sum() == 0 and a[:, 13:].abs().sum() > 0
+    for x, y in zip(ga, gb):
+        assert torch.allclose(x, y, atol=1e-6)
