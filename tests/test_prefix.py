@@ -147,3 +147,31 @@ def test_sampled_evaluation_draws_the_samples_generate_draws(lm, monkeypatch):
     want = generation.hf_generate(model, tok, prompts, **kw)
     assert got == want and all(len(s) == 4 for s in got)
     assert len({x for s in got for x in s}) > 1
+
+
+def test_greedy_in_group_puts_the_greedy_completion_in_every_group(tiny_model, tmp_path):
+    """grpo.greedy_in_group: one completion of each group is greedy decoding's. At T 100 the
+    samples are noise, so the greedy one is the only completion the base model's greedy pass
+    reproduces."""
+    import csv
+    from collections import defaultdict
+
+    from tunepipe import TunepipeError, generation
+
+    csv_path = tmp_path / "c.csv"
+    training.grpo(grpo_args(greedy_in_group=True, temperature=100.0, max_steps=1), data=str(tiny_model / "train.jsonl"),
+                  init=str(tiny_model / "base"), out=str(tmp_path / "grpo"), ckpt_dir=str(tmp_path / "ckpt"),
+                  live_dir=str(tmp_path / "live"), completions_csv=str(csv_path), seed=0)
+    groups = defaultdict(list)
+    for r in csv.DictReader(csv_path.open()):
+        groups[r["prompt"]].append(r["completion"])
+    assert len(groups) == 2 and all(len(g) == 4 for g in groups.values())
+    model, tok = models.load_model(tiny_model / "base", dtype="float32"), models.load_tokenizer(tiny_model / "base")
+    greedy = generation.hf_generate(model, tok, list(groups), max_new_tokens=8, batch_size=8, do_sample=False,
+                                    temperature=1.0, num_samples=1, seed=0, desc="t")
+    for (prompt, comps), (g,) in zip(groups.items(), greedy):
+        assert comps.count(g) == 1, (g, comps)
+    with pytest.raises(TunepipeError, match="greedy_in_group needs grpo.shared_prefix: true"):
+        training.grpo(grpo_args(greedy_in_group=True, shared_prefix=False), data=str(tiny_model / "train.jsonl"),
+                      init=str(tiny_model / "base"), out=str(tmp_path / "g2"), ckpt_dir=str(tmp_path / "c2"),
+                      live_dir=str(tmp_path / "l2"), completions_csv=str(tmp_path / "c2.csv"), seed=0)

@@ -265,3 +265,34 @@ def test_scoring_target_positions_only_gives_trls_numbers(tiny_model, monkeypatc
     assert a[:, :13].abs().sum() == 0 and a[:, 13:].abs().sum() > 0
     for x, y in zip(ga, gb):
         assert torch.allclose(x, y, atol=1e-6)
+
+
+def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, monkeypatch):
+    """grpo.ema_decay: the saved model is the exponential moving average over the steps."""
+    real = training.reward_function
+
+    def varied(name, weight, log, **kw):   # a random-init model scores 0 everywhere: reward length
+        fn = real(name, weight, log, **kw)
+        return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
+                                                                                    completions)]
+
+    monkeypatch.setattr(training, "reward_function", varied)
+    from transformers import TrainerCallback
+
+    seen = []
+
+    class Grab(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kw):
+            seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    training.grpo(grpo_args(ema_decay=0.5, learning_rate=1e-2), data=str(tiny_model / "train.jsonl"),
+                  init=str(tiny_model / "base"), out=str(tmp_path / "grpo"), ckpt_dir=str(tmp_path / "ckpt"),
+                  live_dir=str(tmp_path / "live"), completions_csv=str(tmp_path / "c.csv"), seed=0, callbacks=(Grab(),))
+    w0, saved = weights(tiny_model / "base"), weights(tmp_path / "grpo")
+    assert len(seen) == 2
+    moved = 0
+    for n, p in seen[1].items():
+        want = 0.25 * w0[n] + 0.25 * seen[0][n] + 0.5 * p
+        assert torch.allclose(saved[n], want, atol=1e-6), n
+        moved += not torch.allclose(saved[n], p)
+    assert moved > 0

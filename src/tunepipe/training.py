@@ -91,6 +91,12 @@ class GRPOArgs:
     # each group's prompt prefilled and back-propagated once, not once per completion
     # (tunepipe.prefix); TRL's own path where it cannot apply (vLLM, DeepSpeed/FSDP, images)
     shared_prefix: bool = True
+    # one completion of each group is the greedy one (the rest sampled at temperature), so the group's
+    # advantages say whether greedy decoding's answer beats the samples (shared_prefix path only)
+    greedy_in_group: bool = False
+    # > 0: the saved model is the exponential moving average of the weights over the steps
+    # (ema <- decay * ema + (1 - decay) * weights after each step), not the last step's weights
+    ema_decay: float = 0.0
 
 
 class LiveCallback:
@@ -578,13 +584,52 @@ def rollout_function(a: GRPOArgs, tokenizer, stop_ids: set[int]):
     return rollout
 
 
-def _grpo_trainer(rows: bool, shared_prefix: bool):
+def ema_callback(decay: float):
+    """Keeps an exponential moving average of the trainable weights (after every optimizer
+    step) and puts it into the model when training ends, so the saved model is the average.
+    The average is saved with each checkpoint (``ema.pt``) and restored on resume."""
+    import torch
+    from transformers import TrainerCallback
+
+    class _EMA(TrainerCallback):
+        ema: dict | None = None
+
+        def _params(self, model):
+            return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            if self.ema is None:
+                self.ema = {n: p.detach().clone() for n, p in self._params(model).items()}
+                path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / "ema.pt"
+                if state.global_step and path.is_file():
+                    self.ema = torch.load(path, map_location="cpu")
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            with torch.no_grad():
+                for n, p in self._params(model).items():
+                    self.ema[n].mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+        def on_save(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                d = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if d.is_dir():
+                    torch.save(self.ema, d / "ema.pt")
+
+        def on_train_end(self, args, state, control, model=None, **kw):
+            with torch.no_grad():
+                for n, p in self._params(model).items():
+                    p.copy_(self.ema[n])
+
+    return _EMA()
+
+
+def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False):
     """GRPOTrainer, with ``rows``: the batch's rows kept where :func:`rollout_function` finds
     them (TRL passes the prompts only); with ``shared_prefix``: each group's prompt runs once
     in generation and in the loss (:mod:`tunepipe.prefix`), where TRL's path allows it."""
     from trl import GRPOTrainer
 
-    if not rows and not shared_prefix:
+    if not rows and not shared_prefix and not greedy_in_group:
         return GRPOTrainer
 
     class _Trainer(GRPOTrainer):
@@ -630,6 +675,25 @@ def _grpo_trainer(rows: bool, shared_prefix: bool):
             if gen is None:   # every prompt distinct
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
+            if greedy_in_group:
+                import copy
+
+                first, _ = prefix.groups(ids, mask)
+                cfg = copy.deepcopy(self.generation_config)
+                cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k, cfg.min_p = False, None, None, None, None
+                with (
+                    unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                                generation_kwargs=self.generation_kwargs,
+                                                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+                    as unwrapped,
+                    torch.no_grad(),
+                ):
+                    greedy = unwrapped.generate(input_ids=ids[first], attention_mask=mask[first], generation_config=cfg)
+                greedy = greedy[:, ids.size(1):]
+                width = max(gen.size(1), greedy.size(1))
+                gen = torch.nn.functional.pad(gen, (0, width - gen.size(1)), value=self._tokenizer.pad_token_id)
+                greedy = torch.nn.functional.pad(greedy, (0, width - greedy.size(1)), value=self._tokenizer.pad_token_id)
+                gen[first] = greedy
             is_eos = torch.isin(gen, torch.tensor(self.eos_token_ids, device=device))
             out = []
             for row, eos in zip(gen.cpu().tolist(), is_eos.cpu().tolist()):
@@ -676,6 +740,8 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     from transformers import set_seed
     from trl import GRPOConfig
 
+    if a.greedy_in_group and (not a.shared_prefix or a.use_vllm):
+        raise TunepipeError("grpo.greedy_in_group needs grpo.shared_prefix: true and grpo.use_vllm: false")
     rows = io.read_jsonl(data, required=("prompt_text", "task", "spec"))
     if not rows:
         raise TunepipeError(f"{data}: no training rows")
@@ -724,14 +790,15 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         from tunepipe import generation
 
         extra["rollout_func"] = rollout_function(a, tokenizer, generation.stop_token_ids(model, tokenizer))
-    trainer = _grpo_trainer(multi, a.shared_prefix)(
+    trainer = _grpo_trainer(multi, a.shared_prefix, a.greedy_in_group)(
         model=model,
         reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),
         args=cfg,
         train_dataset=ds,
         processing_class=tokenizer,
-        callbacks=[LiveCallback(live_dir, resume=resume is not None), *callbacks],
+        callbacks=[LiveCallback(live_dir, resume=resume is not None), *callbacks,
+                   *([ema_callback(a.ema_decay)] if a.ema_decay > 0 else [])],
         **extra,
     )
     res = _train_and_save(trainer, resume, tokenizer, out)
