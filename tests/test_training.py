@@ -248,7 +248,8 @@ def test_scoring_target_positions_only_gives_trls_numbers(tiny_model, monkeypatc
     labels = ids.clone()
     labels[:, :14] = -100
     labels[0, 18:] = -100
-    monkeypatch.setattr(tu, "_use_triton", tu._use_triton)   # restored after the test
+    # TRL's own decision, whether or not an earlier test in this process patched it (restored after)
+    monkeypatch.setattr(tu, "_use_triton", getattr(tu._use_triton, "original", tu._use_triton))
     got = []
     for patched in (False, True):
         if patched:

@@ -409,6 +409,7 @@ def score_target_positions_only() -> None:
         return device.type == "cpu" or orig(device)
 
     use.tunepipe = True
+    use.original = orig
     tu._use_triton = use
 
 
