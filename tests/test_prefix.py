@@ -5,7 +5,7 @@ import torch
 
 from tunepipe import models, prefix, training
 
-from test_training import grpo_args, weights
+from test_training import grpo_args, reward_length, weights
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +103,7 @@ def test_generate_matches_generate_on_every_row(lm):
 def test_grpo_with_shared_prefix_trains_as_trl_does(tiny_model, tmp_path, monkeypatch):
     """Two GRPO steps from the same seed, with and without the shared prefix: the same samples
     and rewards, so the same weights (to float rounding)."""
-    real = training.reward_function
-
-    def varied(name, weight, log, **kw):   # a random-init model scores 0 everywhere: reward length
-        fn = real(name, weight, log, **kw)
-        return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
-                                                                                    completions)]
-
-    monkeypatch.setattr(training, "reward_function", varied)
+    reward_length(monkeypatch)
     calls = []
     from tunepipe import prefix as prefix_mod
 

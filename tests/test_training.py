@@ -30,6 +30,19 @@ def grpo_args(**kw):
     return training.GRPOArgs(**base)
 
 
+def reward_length(monkeypatch) -> None:
+    """A random-init model never writes a parseable answer, so every group would score the same
+    and GRPO's advantages would be zero: add a length bonus to the real reward."""
+    real = training.reward_function
+
+    def varied(name, weight, log, **kw):
+        fn = real(name, weight, log, **kw)
+        return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
+                                                                                    completions)]
+
+    monkeypatch.setattr(training, "reward_function", varied)
+
+
 def weights(path) -> dict:
     m = models.load_model(path, dtype="float32")
     if models.is_adapter(path):
@@ -270,14 +283,7 @@ def test_scoring_target_positions_only_gives_trls_numbers(tiny_model, monkeypatc
 
 def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, monkeypatch):
     """grpo.ema_decay: the saved model is the exponential moving average over the steps."""
-    real = training.reward_function
-
-    def varied(name, weight, log, **kw):   # a random-init model scores 0 everywhere: reward length
-        fn = real(name, weight, log, **kw)
-        return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
-                                                                                    completions)]
-
-    monkeypatch.setattr(training, "reward_function", varied)
+    reward_length(monkeypatch)
     from transformers import TrainerCallback
 
     seen = []

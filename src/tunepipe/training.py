@@ -673,28 +673,21 @@ def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False
                 torch.no_grad(),
             ):
                 gen = prefix.generate(unwrapped, ids, mask, generation_config=self.generation_config)
+                if gen is not None and greedy_in_group:   # each group's first row: greedy decoding's completion
+                    import copy
+
+                    first, _ = prefix.groups(ids, mask)
+                    cfg = copy.deepcopy(self.generation_config)
+                    cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k, cfg.min_p = False, None, None, None, None
+                    greedy = unwrapped.generate(input_ids=ids[first], attention_mask=mask[first],
+                                                generation_config=cfg)[:, ids.size(1):]
+                    width = max(gen.size(1), greedy.size(1))
+                    pad_id = self._tokenizer.pad_token_id
+                    gen = torch.nn.functional.pad(gen, (0, width - gen.size(1)), value=pad_id)
+                    gen[first] = torch.nn.functional.pad(greedy, (0, width - greedy.size(1)), value=pad_id)
             if gen is None:   # every prompt distinct
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
-            if greedy_in_group:
-                import copy
-
-                first, _ = prefix.groups(ids, mask)
-                cfg = copy.deepcopy(self.generation_config)
-                cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k, cfg.min_p = False, None, None, None, None
-                with (
-                    unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                                generation_kwargs=self.generation_kwargs,
-                                                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
-                    as unwrapped,
-                    torch.no_grad(),
-                ):
-                    greedy = unwrapped.generate(input_ids=ids[first], attention_mask=mask[first], generation_config=cfg)
-                greedy = greedy[:, ids.size(1):]
-                width = max(gen.size(1), greedy.size(1))
-                gen = torch.nn.functional.pad(gen, (0, width - gen.size(1)), value=self._tokenizer.pad_token_id)
-                greedy = torch.nn.functional.pad(greedy, (0, width - greedy.size(1)), value=self._tokenizer.pad_token_id)
-                gen[first] = greedy
             is_eos = torch.isin(gen, torch.tensor(self.eos_token_ids, device=device))
             out = []
             for row, eos in zip(gen.cpu().tolist(), is_eos.cpu().tolist()):
