@@ -303,3 +303,11 @@ def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, 
         assert torch.allclose(saved[n], want, atol=1e-6), n
         moved += not torch.allclose(saved[n], p)
     assert moved > 0
+
+
+def test_sft_max_steps_zero_lets_epochs_decide(tiny_model, tmp_path):
+    """sft.max_steps <= 0: sft.epochs sets the length (transformers alone would train 0 steps)."""
+    res = training.sft(sft_args(max_steps=0, epochs=2.0, save_steps=0), data=str(tiny_model / "train.jsonl"),
+                       base=str(tiny_model / "base"), out=str(tmp_path / "sft"), ckpt_dir=str(tmp_path / "ckpt"),
+                       live_dir=str(tmp_path / "live"), seed=0)
+    assert res["steps"] == 6          # 32 rows, 8 held out for eval: 24 / 8 per step x 2 epochs

@@ -440,7 +440,8 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     train_ds, eval_ds = to_ds(train), (to_ds(rows[:n_eval]) if n_eval else None)
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
     cfg = SFTConfig(
-        **_common(a, Path(ckpt_dir), seed),
+        **{**_common(a, Path(ckpt_dir), seed),
+           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: sft.epochs decides (transformers: 0 steps)
         num_train_epochs=a.epochs,
         per_device_train_batch_size=micro_batch(a),
         per_device_eval_batch_size=max(1, a.batch_size // world_size()),
