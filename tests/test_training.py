@@ -163,19 +163,7 @@ def test_sft_resumes_from_its_checkpoint_and_restarts_on_new_params(tiny_model, 
 
 
 def test_grpo_changes_weights_and_logs_completions(tiny_model, tmp_path, monkeypatch):
-    # a random-init model never writes a parseable answer, so every group would score the
-    # same and GRPO's advantages would be zero: wrap the real reward with a length bonus
-    real = training.reward_function
-
-    def varied(name, weight, log, **kw):
-        fn = real(name, weight, log, **kw)
-
-        def reward(prompts, completions, **kw):
-            return [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **kw), completions)]
-
-        return reward
-
-    monkeypatch.setattr(training, "reward_function", varied)
+    reward_length(monkeypatch)
     out, csv_path = tmp_path / "grpo", tmp_path / "completions.csv"
     from transformers import TrainerCallback
 
@@ -292,9 +280,10 @@ def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, 
         def on_step_end(self, args, state, control, model=None, **kw):
             seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
-    training.grpo(grpo_args(ema_decay=0.5, learning_rate=1e-2), data=str(tiny_model / "train.jsonl"),
-                  init=str(tiny_model / "base"), out=str(tmp_path / "grpo"), ckpt_dir=str(tmp_path / "ckpt"),
-                  live_dir=str(tmp_path / "live"), completions_csv=str(tmp_path / "c.csv"), seed=0, callbacks=(Grab(),))
+    kw = dict(data=str(tiny_model / "train.jsonl"), init=str(tiny_model / "base"), out=str(tmp_path / "grpo"),
+              ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"), completions_csv=str(tmp_path / "c.csv"),
+              seed=0)
+    training.grpo(grpo_args(ema_decay=0.5, learning_rate=1e-2, save_steps=1), callbacks=(Grab(),), **kw)
     w0, saved = weights(tiny_model / "base"), weights(tmp_path / "grpo")
     assert len(seen) == 2
     moved = 0
@@ -303,6 +292,14 @@ def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, 
         assert torch.allclose(saved[n], want, atol=1e-6), n
         moved += not torch.allclose(saved[n], p)
     assert moved > 0
+    # outputs lost after the run: the finished checkpoint's average is saved, not its last weights
+    import shutil
+
+    shutil.rmtree(tmp_path / "grpo")
+    training.grpo(grpo_args(ema_decay=0.5, learning_rate=1e-2, save_steps=1), **kw)
+    again = weights(tmp_path / "grpo")
+    for n in saved:
+        assert torch.allclose(again[n], saved[n], atol=1e-6), n
 
 
 def test_sft_max_steps_zero_lets_epochs_decide(tiny_model, tmp_path):

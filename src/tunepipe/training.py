@@ -115,14 +115,16 @@ class LiveCallback:
 
                     self.live = Live(live_dir, resume=resume, dvcyaml=False, save_dvc_exp=False, report=None)
 
-            def on_log(self, args, state, control, logs=None, **kw):
-                if self.live is None or not logs:
-                    return
-                self.live.step = state.global_step   # before logging: the first entry was at step 0
+            def _log(self, step: int, logs: dict) -> None:
+                self.live.step = step   # before logging: the first entry was at step 0
                 for k, v in logs.items():
-                    if isinstance(v, (int, float)) and math.isfinite(v):
+                    if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
                         self.live.log_metric(k.replace("/", "_"), v)
                 self.live.next_step()
+
+            def on_log(self, args, state, control, logs=None, **kw):
+                if self.live is not None and logs:
+                    self._log(state.global_step, logs)
 
             def on_train_end(self, args, state, control, **kw):
                 if self.live is not None:
@@ -135,11 +137,7 @@ class LiveCallback:
 
                 self.live = Live(live_dir, resume=False, dvcyaml=False, save_dvc_exp=False, report=None)
                 for logs in history:
-                    self.live.step = int(logs.get("step", 0))
-                    for k, v in logs.items():
-                        if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
-                            self.live.log_metric(k.replace("/", "_"), v)
-                    self.live.next_step()
+                    self._log(int(logs.get("step", 0)), logs)
                 self.live.end()
 
         return _CB()
@@ -209,6 +207,13 @@ def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
             for cb in trainer.callback_handler.callbacks:
                 if hasattr(cb, "replay"):
                     cb.replay(done["log_history"])
+        ema = Path(resume) / "ema.pt"
+        if ema.is_file():   # grpo.ema_decay: the run's model is the average, not the checkpoint's weights
+            import torch
+
+            load_trainable(trainer.model, torch.load(ema, map_location="cpu"))
+            _save(trainer, tokenizer, out)
+        elif main:
             weights = ("config.json", "generation_config.json", "adapter_config.json", "*.safetensors")
             with io.atomic_dir(out) as tmp:
                 for pattern in weights:
@@ -219,7 +224,14 @@ def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
         losses = [h["loss"] for h in done["log_history"] if "loss" in h]  # last logged loss
         return {"train_loss": losses[-1] if losses else None, "steps": done["global_step"]}
     result = trainer.train(resume_from_checkpoint=resume)
-    # one temp dir that every process names alike (save_model is collective), renamed by the main one
+    _save(trainer, tokenizer, out)
+    return {"train_loss": result.training_loss, "steps": result.global_step}
+
+
+def _save(trainer, tokenizer, out: str) -> None:
+    """``trainer.save_model`` (collective) into one temp dir that every process names alike,
+    renamed to ``out`` by the main process."""
+    main = trainer.is_world_process_zero()
     tmp = Path(out).parent / f".{Path(out).name}.saving"
     if main:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -236,7 +248,6 @@ def _train_and_save(trainer, resume: str | None, tokenizer, out: str) -> dict:
         if main:
             shutil.rmtree(tmp, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
-    return {"train_loss": result.training_loss, "steps": result.global_step}
 
 
 def world_size() -> int:
@@ -586,29 +597,40 @@ def rollout_function(a: GRPOArgs, tokenizer, stop_ids: set[int]):
     return rollout
 
 
+def trainable(model) -> dict:
+    """The parameters an optimizer step changes, by name."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model, values: dict) -> None:
+    import torch
+
+    with torch.no_grad():
+        for n, p in trainable(model).items():
+            p.copy_(values[n])
+
+
 def ema_callback(decay: float):
     """Keeps an exponential moving average of the trainable weights (after every optimizer
     step) and puts it into the model when training ends, so the saved model is the average.
-    The average is saved with each checkpoint (``ema.pt``) and restored on resume."""
+    The average is saved with each checkpoint (``ema.pt``): a resumed run continues it, and a
+    finished checkpoint whose outputs were lost saves it (:func:`_train_and_save`)."""
     import torch
     from transformers import TrainerCallback
 
     class _EMA(TrainerCallback):
         ema: dict | None = None
 
-        def _params(self, model):
-            return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
         def on_train_begin(self, args, state, control, model=None, **kw):
             if self.ema is None:
-                self.ema = {n: p.detach().clone() for n, p in self._params(model).items()}
+                self.ema = {n: p.detach().clone() for n, p in trainable(model).items()}
                 path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / "ema.pt"
                 if state.global_step and path.is_file():
                     self.ema = torch.load(path, map_location="cpu")
 
         def on_step_end(self, args, state, control, model=None, **kw):
             with torch.no_grad():
-                for n, p in self._params(model).items():
+                for n, p in trainable(model).items():
                     self.ema[n].mul_(decay).add_(p.detach(), alpha=1 - decay)
 
         def on_save(self, args, state, control, **kw):
@@ -618,9 +640,7 @@ def ema_callback(decay: float):
                     torch.save(self.ema, d / "ema.pt")
 
         def on_train_end(self, args, state, control, model=None, **kw):
-            with torch.no_grad():
-                for n, p in self._params(model).items():
-                    p.copy_(self.ema[n])
+            load_trainable(model, self.ema)
 
     return _EMA()
 
