@@ -146,6 +146,30 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
     assert all(r["steps"] == row["spec"]["max_steps"] or r["truncated"] for row, r in zip(rows, res))  # random model
 
 
+def test_episode_turns_decode_as_generate_does(env_model, monkeypatch):
+    """Episode turns run through prefix.decode (new tokens' keys and values in buffers): the
+    same greedy episodes as generate gives; top-k (which decode does not do) goes to generate."""
+    from tunepipe import generation, prefix
+
+    d, rows = env_model
+    model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+    args = episodes.EpisodeArgs(turn_tokens=6, max_length=None)
+    stop = generation.stop_token_ids(model, tok)
+    calls = []
+    real = prefix.decode
+    monkeypatch.setattr(prefix, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run = lambda: episodes.run(model, tok, rows, args=args, gen_kwargs={"do_sample": False}, stop_ids=stop,  # noqa: E731
+                               batch_size=4, progress=False)
+    fast = run()
+    assert calls
+    monkeypatch.setattr(prefix, "supported", lambda m: False)
+    assert [r["completion_ids"] for r in run()] == [r["completion_ids"] for r in fast]
+    assert episodes.decode_kwargs({"do_sample": True, "temperature": 0.7, "top_k": 0}) == \
+        {"greedy_first": False, "temperature": 0.7, "top_p": 1.0}
+    assert episodes.decode_kwargs({"do_sample": True, "top_k": 50}) is None
+    assert episodes.decode_kwargs({"do_sample": True, "repetition_penalty": 1.2}) is None
+
+
 def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monkeypatch):
     d, rows = env_model
     data = tmp_path / "rows.jsonl"

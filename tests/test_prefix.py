@@ -127,21 +127,6 @@ def test_grpo_with_shared_prefix_trains_as_trl_does(tiny_model, tmp_path, monkey
     assert any(not torch.equal(before[k], out[True][0][k]) for k in before)
 
 
-def test_sampled_evaluation_draws_the_samples_generate_draws(lm, monkeypatch):
-    """evaluate's sampled pass prefills each prompt once for its samples: same seed, same
-    samples as ``generate(num_return_sequences=k)``."""
-    from tunepipe import generation
-
-    model, tok = lm
-    prompts = [f"Solve {'x1 ' * (2 + i)}now" for i in range(5)]
-    kw = dict(max_new_tokens=6, batch_size=8, do_sample=True, temperature=1.0, num_samples=4, seed=3, desc="t")
-    got = generation.hf_generate(model, tok, prompts, **kw)
-    monkeypatch.setattr(prefix, "generate", lambda *a, **k: None)   # generate's own path
-    want = generation.hf_generate(model, tok, prompts, **kw)
-    assert got == want and all(len(s) == 4 for s in got)
-    assert len({x for s in got for x in s}) > 1
-
-
 def test_greedy_in_group_puts_the_greedy_completion_in_every_group(tiny_model, tmp_path):
     """grpo.greedy_in_group: one completion of each group is greedy decoding's. At T 100 the
     samples are noise, so the greedy one is the only completion the base model's greedy pass

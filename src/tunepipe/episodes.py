@@ -1,7 +1,8 @@
 """Whole episodes in the text environments, batched: grpo's rollouts and evaluate's episodes.
 
-Every active episode of a batch takes its next turn in one ``generate`` call (left-padded,
-lock-step), so a batch of E episodes of T turns costs T calls, not E x T. An episode's
+Every active episode of a batch takes its next turn in one call (left-padded, lock-step), so a
+batch of E episodes of T turns costs T calls, not E x T: ``prefix.decode`` (new tokens' keys and
+values in preallocated buffers) where it decodes as ``generate`` would, else ``generate``. An episode's
 token sequence is built exactly as the SFT rows render it (harmony_convert): the prompt,
 then per turn the model's tokens (its stop token included) and the environment's
 observation wrapped by the chat format (``row["obs_wrap"]``: the text before and after an
@@ -63,10 +64,11 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
     import torch
     from tqdm.auto import tqdm
 
-    from tunepipe import generation
+    from tunepipe import generation, prefix
     from tunepipe.tasks.envs.base import parse_action
 
     max_len = model_max_length(model, args)
+    fast = decode_kwargs(gen_kwargs)
     runs = []
     for i, row in enumerate(rows):
         ids = prompt_ids[i] if prompt_ids is not None else tokenizer(row["prompt_text"], add_special_tokens=False)["input_ids"]
@@ -98,9 +100,13 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
             input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
             attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
             with torch.no_grad():
-                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=min(want, room),
-                                     pad_token_id=pad, eos_token_id=sorted(stop_ids), **gen_kwargs)
-            for r, gen in zip(chunk, out[:, width:].tolist()):
+                out = None if fast is None else prefix.decode(model, input_ids, attention, rows=1,
+                                                              max_new_tokens=min(want, room), stop_ids=stop_ids,
+                                                              pad_id=pad, **fast)
+                if out is None:
+                    out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=min(want, room),
+                                         pad_token_id=pad, eos_token_id=sorted(stop_ids), **gen_kwargs)[:, width:]
+            for r, gen in zip(chunk, out.tolist()):
                 cut = next((j for j, t in enumerate(gen) if t in stop_ids), None)
                 gen = gen[: cut + 1] if cut is not None else gen   # unfinished rows are never padded
                 r.completion_ids += gen
@@ -122,6 +128,19 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
                 close()
         out.append(d)
     return out
+
+
+def decode_kwargs(gen_kwargs: dict) -> dict | None:
+    """``prefix.decode``'s settings for ``generate``'s ``gen_kwargs``, or None where it does not
+    decode the same way (top-k, min-p, a repetition penalty: ``generate`` runs those)."""
+    extra = set(gen_kwargs) - {"do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty"}
+    if (extra or gen_kwargs.get("top_k") not in (None, 0) or gen_kwargs.get("min_p") is not None
+            or gen_kwargs.get("repetition_penalty") not in (None, 1.0)):
+        return None
+    if not gen_kwargs.get("do_sample"):
+        return {"greedy_first": True}
+    return {"greedy_first": False, "temperature": float(gen_kwargs.get("temperature") or 1.0),
+            "top_p": float(gen_kwargs.get("top_p") or 1.0)}
 
 
 def _step(r: _Run, text: str, tokenizer, parse_action, max_len: int, args: EpisodeArgs) -> None:

@@ -87,9 +87,15 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed, **kw)
     else:
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
-    g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy") if rows else []
+    if rows and a.backend == "hf" and a.num_samples > 0:   # both passes from one prefill per prompt
+        g, sampled_c = generation.hf_generate_both(model, tok, prompts, max_new_tokens=a.max_new_tokens,
+                                                   batch_size=a.batch_size, num_samples=a.num_samples,
+                                                   temperature=a.temperature, seed=seed, desc=f"{name} generation")
+        g = [[x] for x in g]
+    else:
+        g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy") if rows else []
+        sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if rows and a.num_samples > 0 else [[] for _ in rows]
     greedy, g_err = _score_all(rows, g)
-    sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if rows and a.num_samples > 0 else [[] for _ in rows]
     sampled, s_err = _score_all(rows, sampled_c)
     if samples_out is not None:
         for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):

@@ -40,9 +40,28 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int,
                 do_sample: bool, temperature: float, num_samples: int, seed: int, desc: str,
                 top_p: float = 1.0) -> list[list[str]]:
-    """``num_samples`` completions per prompt (1 for greedy). Left-padded batches, sorted
-    by length so padding stays small; a progress bar per call. ``top_p`` < 1: nucleus
-    sampling (the reward stage's selection samples at T 0.7, top-p 0.9)."""
+    """``num_samples`` completions per prompt (1 for greedy). Left-padded batches of
+    ``batch_size`` prompts, sorted by length so padding stays small; a progress bar per call.
+    ``top_p`` < 1: nucleus sampling (the reward stage's selection samples at T 0.7, top-p 0.9)."""
+    greedy, sampled = _generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                greedy=not do_sample, samples=num_samples if do_sample else 0, temperature=temperature,
+                                top_p=top_p, seed=seed, desc=desc)
+    return sampled if do_sample else [[g] for g in greedy]
+
+
+def hf_generate_both(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int,
+                     num_samples: int, temperature: float, seed: int, desc: str) -> tuple[list[str], list[list[str]]]:
+    """evaluate's two passes in one: per prompt the greedy completion and ``num_samples``
+    samples at ``temperature``, all from one prefill of the prompt (``tunepipe.prefix.decode``)."""
+    return _generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, greedy=True,
+                     samples=num_samples, temperature=temperature, top_p=1.0, seed=seed, desc=desc)
+
+
+def _generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, greedy, samples, temperature, top_p, seed,
+              desc) -> tuple[list[str], list[list[str]]]:
+    """Greedy completions (``greedy``) and ``samples`` sampled ones per prompt. A model
+    ``prefix.supported`` runs ``prefix.decode`` (each prompt prefilled once for all its rows);
+    others run ``generate`` (a pass per mode; samples via ``num_return_sequences``)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -52,28 +71,39 @@ def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, ba
     stop = stop_token_ids(model, tokenizer)
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    results: list[list[str]] = [[] for _ in prompts]
+    g_out: list[str] = [""] * len(prompts) if greedy else []
+    s_out: list[list[str]] = [[] for _ in prompts]
     torch.manual_seed(seed)
-    per_batch = max(1, batch_size // max(num_samples, 1)) if do_sample else batch_size
+    fast = prefix.supported(model)
+    rows = int(greedy) + samples
     with torch.inference_mode():
-        for start in tqdm(range(0, len(order), per_batch), desc=desc, unit="batch"):
-            idx = order[start : start + per_batch]
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+            idx = order[start : start + batch_size]
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(model.device) for k, v in enc.items()}
-            kw = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if do_sample else dict(do_sample=False)
-            kw.update(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(stop))
-            gen = None
-            if do_sample and num_samples > 1:   # each prompt prefilled once for its samples (tunepipe.prefix)
-                gen = prefix.generate(model, enc["input_ids"].repeat_interleave(num_samples, 0),
-                                      enc["attention_mask"].repeat_interleave(num_samples, 0), **kw)
-            if gen is None:
-                out = model.generate(**enc, num_return_sequences=num_samples if do_sample else 1, **kw)
-                gen = out[:, enc["input_ids"].shape[1]:]
-            gen = gen.tolist()
-            k = num_samples if do_sample else 1
-            for j, i in enumerate(idx):
-                results[i] = [decode(tokenizer, g, stop) for g in gen[j * k : (j + 1) * k]]
-    return results
+            ids, mask = enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device)
+            if fast:
+                gen = prefix.decode(model, ids, mask, rows=rows, greedy_first=greedy, max_new_tokens=max_new_tokens,
+                                    stop_ids=stop, pad_id=tokenizer.pad_token_id, temperature=temperature,
+                                    top_p=top_p).tolist()
+                for j, i in enumerate(idx):
+                    texts = [decode(tokenizer, x, stop) for x in gen[j * rows : (j + 1) * rows]]
+                    if greedy:
+                        g_out[i] = texts.pop(0)
+                    s_out[i] = texts
+                continue
+            kw = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(stop))
+            if greedy:
+                out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, **kw)[:, ids.size(1):]
+                for i, x in zip(idx, out.tolist()):
+                    g_out[i] = decode(tokenizer, x, stop)
+            step = max(1, batch_size // max(samples, 1))   # rows per generate call stay <= batch_size
+            for sub in range(0, len(idx) if samples else 0, step):
+                sl = slice(sub, sub + step)
+                out = model.generate(input_ids=ids[sl], attention_mask=mask[sl], do_sample=True, temperature=temperature,
+                                     top_p=top_p, top_k=0, num_return_sequences=samples, **kw)[:, ids.size(1):].tolist()
+                for j, i in enumerate(idx[sl]):
+                    s_out[i] = [decode(tokenizer, x, stop) for x in out[j * samples : (j + 1) * samples]]
+    return g_out, s_out
 
 
 def vllm_generate(model_dir: str, prompts: list[str], *, max_new_tokens: int, do_sample: bool,

@@ -100,3 +100,162 @@ def generate(model, ids, mask, **generate_kwargs):
     out = model.generate(input_ids=ids[:, pad:], attention_mask=mask[:, pad:], past_key_values=cache,
                          **generate_kwargs)
     return out[:, ids.size(1) - pad:]
+
+
+# --- decoding with the prompt's keys and values shared by its rows -------------------------------
+#
+# ``generate`` on a batch whose rows repeat prompts (evaluate: a greedy row and k samples per
+# prompt; GRPO: a group) copies each prompt's cache to every row and grows it by concatenation,
+# so every decoding step reads (and copies) the whole prompt cache once per row: on the tiny
+# model that memory traffic, not arithmetic, is a step's cost. ``decode`` keeps one copy of each
+# prompt's keys and values and writes the new tokens' into a preallocated buffer per row; its
+# attention scores a group's queries against the prompt's keys in one product.
+
+_ATTN = "tunepipe_shared_prefix"
+_PLAIN = {"qwen3", "qwen2", "llama", "mistral"}   # plain softmax attention: no sinks, soft-capping or windows
+_STATE: dict = {}
+
+
+def supported(model) -> bool:
+    """Whether :func:`decode` runs this model: a decoder of a plain-attention family, every
+    layer full attention, with the sdpa or eager implementation (else the callers use
+    ``generate``)."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or getattr(cfg, "model_type", None) not in _PLAIN:
+        return False
+    if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    if getattr(cfg, "use_sliding_window", False) or any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or ()):
+        return False
+    return getattr(cfg, "attn_logit_softcapping", None) is None
+
+
+class _Buffers:
+    """The stand-in cache of a decoding step: ``update`` writes the step's keys and values into
+    row buffers; the attention below reads them with the prompt's."""
+
+    def __init__(self, prompt_kv, rows: int, width: int, bias):
+        self.prompt_kv, self.rows, self.bias, self.t = prompt_kv, rows, bias, 0
+        k0 = prompt_kv[0][0]
+        n = k0.size(0) * rows
+        self.gen = [(k.new_empty(n, k.size(1), width, k.size(3)), v.new_empty(n, v.size(1), width, v.size(3)))
+                    for k, v in prompt_kv]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.prompt_kv[0][0].size(2) + self.t
+
+    def update(self, key, value, layer_idx, cache_kwargs=None):
+        gk, gv = self.gen[layer_idx]
+        gk[:, :, self.t] = key[:, :, 0]
+        gv[:, :, self.t] = value[:, :, 0]
+        return key, value
+
+
+def _shared_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Attention of one new token per row over its prompt's keys (shared by the ``rows`` rows of
+    a prompt) and its own generated keys: one softmax over both, as the full sequence gives."""
+    import torch
+
+    buf: _Buffers = _STATE["buffers"]
+    kp, vp = buf.prompt_kv[module.layer_idx]                  # [P, Hkv, L, D]
+    gk, gv = buf.gen[module.layer_idx]
+    t = buf.t + 1
+    P, hkv, L, d = kp.shape
+    R, h = query.size(0), query.size(1)
+    g, rep = buf.rows, h // hkv
+    scaling = d ** -0.5 if scaling is None else scaling
+    q = query[:, :, 0].reshape(P, g, hkv, rep, d).permute(0, 2, 3, 1, 4).reshape(P, hkv, rep * g, d)
+    s1 = torch.matmul(q, kp.transpose(-1, -2)) * scaling + buf.bias                  # [P, Hkv, rep*g, L]
+    s1 = s1.reshape(P, hkv, rep, g, L).permute(0, 3, 1, 2, 4).reshape(R, hkv, rep, L)
+    q2 = query[:, :, 0].reshape(R, hkv, rep, d)
+    s2 = torch.matmul(q2, gk[:, :, :t].transpose(-1, -2)) * scaling                 # [R, Hkv, rep, t]
+    p = torch.softmax(torch.cat([s1, s2], -1).float(), -1).to(query.dtype)
+    p1 = p[..., :L].reshape(P, g, hkv, rep, L).permute(0, 2, 3, 1, 4).reshape(P, hkv, rep * g, L)
+    o1 = torch.matmul(p1, vp).reshape(P, hkv, rep, g, d).permute(0, 3, 1, 2, 4).reshape(R, hkv, rep, d)
+    o2 = torch.matmul(p[..., L:], gv[:, :, :t])
+    return (o1 + o2).reshape(R, 1, h, d), None
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+
+    if _ATTN not in AttentionInterface._global_mapping:
+        AttentionInterface.register(_ATTN, _shared_attention)
+
+
+def _choose(logits, greedy_rows, temperature: float, top_p: float, generator):
+    """Next tokens: argmax on ``greedy_rows``, else a draw from softmax(logits / T), nucleus-cut
+    at ``top_p`` (as ``generate``'s temperature and top-p warpers)."""
+    import torch
+
+    pick = logits.argmax(-1)
+    if greedy_rows is not None and bool(greedy_rows.all()):
+        return pick
+    x = logits.float() / temperature
+    if top_p < 1.0:
+        srt, idx = torch.sort(x, descending=False, dim=-1)
+        cum = srt.softmax(-1).cumsum(-1)
+        drop = cum <= 1 - top_p
+        drop[..., -1:] = False
+        x = x.masked_fill(drop.scatter(1, idx, drop), float("-inf"))
+    # a draw from softmax(x) by inverting its CDF with one uniform number per row (multinomial's
+    # distribution; the CPU generator's cost per number made multinomial a third of a step here)
+    cum = torch.softmax(x, -1).cumsum(-1)
+    u = torch.rand(cum.size(0), 1, generator=generator, device=cum.device, dtype=cum.dtype) * cum[:, -1:]
+    draw = torch.searchsorted(cum, u, right=True).squeeze(1).clamp(max=cum.size(1) - 1)
+    return draw if greedy_rows is None else torch.where(greedy_rows, pick, draw)
+
+
+def decode(model, ids, mask, *, rows: int, greedy_first: bool, max_new_tokens: int, stop_ids, pad_id: int,
+           temperature: float = 1.0, top_p: float = 1.0, generator=None):
+    """``rows`` completions of each prompt of a left-padded batch of distinct prompts, each
+    prompt prefilled once: row ``i * rows + j`` is prompt ``i``'s j-th. ``greedy_first``: each
+    prompt's first row is greedy decoding's, the others are sampled (at ``temperature``,
+    ``top_p``); with ``rows`` 1 and ``greedy_first`` it is greedy decoding. Returns the new
+    tokens ``[P * rows, n]`` (``pad_id`` after a row's stop token), or None when the model is
+    not :func:`supported`."""
+    import torch
+    from transformers import DynamicCache
+
+    if not supported(model):
+        return None
+    if max_new_tokens < 1:
+        return ids.new_empty(ids.size(0) * rows, 0)
+    _register()
+    ids, mask = _trim(ids, mask)
+    P = ids.size(0)
+    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+                   logits_to_keep=1).logits[:, -1]
+    prompt_kv = [(layer.keys, layer.values) for layer in cache.layers]
+    bias = torch.zeros(mask.shape, dtype=prompt_kv[0][0].dtype, device=ids.device)
+    bias = bias.masked_fill(mask == 0, torch.finfo(bias.dtype).min)[:, None, None, :]
+    index = torch.arange(P, device=ids.device).repeat_interleave(rows)
+    logits, nxt = logits[index], pos[index, -1:] + 1
+    R = P * rows
+    greedy = (torch.arange(R, device=ids.device) % rows == 0) if greedy_first else None
+    stop = torch.tensor(sorted(stop_ids), device=ids.device)
+    buf = _Buffers(prompt_kv, rows, max_new_tokens, bias)
+    done = torch.zeros(R, dtype=torch.bool, device=ids.device)
+    out = []
+    saved = model.config._attn_implementation
+    _STATE["buffers"] = buf
+    try:
+        for step in range(max_new_tokens):
+            tok = _choose(logits, greedy, temperature, top_p, generator).masked_fill(done, pad_id)
+            out.append(tok)
+            done |= torch.isin(tok, stop)
+            if step == max_new_tokens - 1 or bool(done.all()):
+                break
+            model.config._attn_implementation = _ATTN
+            try:
+                logits = model(input_ids=tok[:, None], position_ids=nxt, past_key_values=buf, use_cache=True,
+                               attention_mask={"full_attention": None}).logits[:, -1]
+            finally:
+                model.config._attn_implementation = saved
+            buf.t += 1
+            nxt = nxt + 1
+    finally:
+        _STATE.pop("buffers", None)
+    return torch.stack(out, 1)
