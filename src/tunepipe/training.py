@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -290,6 +291,7 @@ def _common(a, out: Path, seed: int) -> dict:
         report_to="none",
         disable_tqdm=False,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),   # pinning only helps host->GPU copies (and warns without one)
     )
 
 
@@ -773,6 +775,9 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         }
     )
     multi = any(tasks.multi_turn(r["task"]) for r in rows)
+    # TRL 1.16's generation helper reads model.is_gradient_checkpointing, which transformers 5 deprecates
+    # (a FutureWarning every generation step): TRL's call, not a setting of ours
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     tokenizer = models.load_tokenizer(init)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
     cfg = GRPOConfig(
