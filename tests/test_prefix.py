@@ -102,11 +102,14 @@ def test_generate_matches_generate_on_every_row(lm):
 
 def test_grpo_with_shared_prefix_trains_as_trl_does(tiny_model, tmp_path, monkeypatch):
     """Two GRPO steps from the same seed, with and without the shared prefix: the same samples
-    and rewards, so the same weights (to float rounding)."""
+    and rewards, so the same weights (to float rounding). ``prefix.decode`` (the default's
+    sampler, which draws other random numbers than generate) is off here: ``prefix.generate``
+    samples as TRL does."""
     reward_length(monkeypatch)
     calls = []
     from tunepipe import prefix as prefix_mod
 
+    monkeypatch.setattr(prefix_mod, "supported", lambda model: False)
     for name in ("logps", "generate"):
         fn = getattr(prefix_mod, name)
         monkeypatch.setattr(prefix_mod, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
@@ -153,3 +156,24 @@ def test_greedy_in_group_puts_the_greedy_completion_in_every_group(tiny_model, t
         training.grpo(grpo_args(greedy_in_group=True, shared_prefix=False), data=str(tiny_model / "train.jsonl"),
                       init=str(tiny_model / "base"), out=str(tmp_path / "g2"), ckpt_dir=str(tmp_path / "c2"),
                       live_dir=str(tmp_path / "l2"), completions_csv=str(tmp_path / "c2.csv"), seed=0)
+
+
+def test_grpo_samples_through_decode_one_prefill_per_group(tiny_model, tmp_path, monkeypatch):
+    """By default GRPO's groups are sampled by prefix.decode: one call per generation batch, every
+    group complete (4 completions per prompt in the completion log), and the step trains."""
+    import csv
+    from collections import Counter
+
+    reward_length(monkeypatch)
+    calls = []
+    real = prefix.decode
+    monkeypatch.setattr(prefix, "decode", lambda *a, **k: calls.append(k["rows"]) or real(*a, **k))
+    d = tmp_path / "g"
+    training.grpo(grpo_args(learning_rate=1e-3), data=str(tiny_model / "train.jsonl"), init=str(tiny_model / "base"),
+                  out=str(d / "grpo"), ckpt_dir=str(d / "ckpt"), live_dir=str(d / "live"),
+                  completions_csv=str(d / "c.csv"), seed=0)
+    assert calls and all(r == 4 for r in calls)
+    per_prompt = Counter(r["prompt"] for r in csv.DictReader((d / "c.csv").open()))
+    assert set(per_prompt.values()) == {4}
+    before, after = weights(tiny_model / "base"), weights(d / "grpo")
+    assert any(not torch.equal(before[k], after[k]) for k in before)

@@ -599,6 +599,37 @@ def rollout_function(a: GRPOArgs, tokenizer, stop_ids: set[int]):
     return rollout
 
 
+def _decode_groups(model, ids, mask, generation_config, greedy_first: bool, eos_ids, pad_id):
+    """GRPO's completions through ``prefix.decode``: each distinct prompt of the batch prefilled
+    once and decoded for all its rows (row ``i`` gets its prompt's next completion in batch
+    order; with ``greedy_first`` a prompt's first row is greedy decoding's). None where decode
+    does not sample as ``generate`` would with this config (top-k, min-p, a repetition
+    penalty), the model is not ``prefix.supported``, or no rows share a prompt."""
+    import torch
+
+    from tunepipe import episodes, prefix
+
+    cfg = generation_config
+    fast = episodes.decode_kwargs({"do_sample": bool(cfg.do_sample), "temperature": cfg.temperature,
+                                   "top_p": cfg.top_p, "top_k": cfg.top_k, "min_p": cfg.min_p,
+                                   "repetition_penalty": cfg.repetition_penalty})
+    g = prefix.groups(ids, mask) if fast is not None and prefix.supported(model) else None
+    if g is None:
+        return None
+    first, index = g
+    counts = torch.bincount(index)
+    rows = int(counts.max())
+    fast["greedy_first"] = greedy_first or fast["greedy_first"]
+    out = prefix.decode(model, ids[first], mask[first], rows=rows, max_new_tokens=cfg.max_new_tokens,
+                        stop_ids=set(eos_ids), pad_id=pad_id, **fast)
+    rank = torch.zeros_like(index)
+    seen = torch.zeros_like(counts)
+    for i, j in enumerate(index.tolist()):   # the k-th row of a prompt (batch order) takes its k-th completion
+        rank[i] = seen[j]
+        seen[j] += 1
+    return out[index * rows + rank]
+
+
 def trainable(model) -> dict:
     """The parameters an optimizer step changes, by name."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -695,8 +726,14 @@ def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False
                 as unwrapped,
                 torch.no_grad(),
             ):
-                gen = prefix.generate(unwrapped, ids, mask, generation_config=self.generation_config)
-                if gen is not None and greedy_in_group:   # each group's first row: greedy decoding's completion
+                gen = _decode_groups(unwrapped, ids, mask, self.generation_config, greedy_in_group,
+                                     self.eos_token_ids, self._tokenizer.pad_token_id)   # greedy rows included
+                if gen is None:
+                    gen = prefix.generate(unwrapped, ids, mask, generation_config=self.generation_config)
+                    mix_greedy = gen is not None and greedy_in_group
+                else:
+                    mix_greedy = False
+                if mix_greedy:   # each group's first row: greedy decoding's completion
                     import copy
 
                     first, _ = prefix.groups(ids, mask)
