@@ -116,3 +116,30 @@ def test_unsupported_models_are_left_to_generate():
     assert not prefix.supported(model)
     ids, mask = prompts()
     assert prefix.decode(model, ids, mask, rows=2, greedy_first=True, max_new_tokens=3, stop_ids={1}, pad_id=0) is None
+
+
+def test_keys_and_values_carried_to_the_next_turn_give_the_same_tokens():
+    """An episode's next turn: the sequence so far (prompt, the turn's tokens, an observation)
+    prefilled with the earlier call's keys and values (kv_out -> past) decodes the same greedy
+    tokens as prefilling it whole; rows without a past mix in the same batch."""
+    model = tiny("qwen3", 2)
+    ids, mask = prompts()
+    kv = []
+    with torch.no_grad():
+        first = prefix.decode(model, ids, mask, rows=1, greedy_first=True, max_new_tokens=6, stop_ids={1}, pad_id=0,
+                              kv_out=kv)
+        g = torch.Generator().manual_seed(1)
+        seqs = []
+        for i, row in enumerate(first.tolist()):
+            real = ids[i][mask[i].bool()].tolist()
+            cut = row.index(1) + 1 if 1 in row else len(row)
+            assert kv[i][0][0].size(1) == len(real) + min(cut, first.size(1) - 1)   # the last new token was not read
+            seqs.append(real + row[:cut] + torch.randint(3, 96, (2 + i,), generator=g).tolist())
+        width = max(map(len, seqs))
+        ids2 = torch.tensor([[0] * (width - len(s)) + s for s in seqs])
+        mask2 = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+        past = [k if i % 2 == 0 else None for i, k in enumerate(kv)]
+        whole = prefix.decode(model, ids2, mask2, rows=1, greedy_first=True, max_new_tokens=8, stop_ids={1}, pad_id=0)
+        carried = prefix.decode(model, ids2, mask2, rows=1, greedy_first=True, max_new_tokens=8, stop_ids={1}, pad_id=0,
+                                past=past)
+    assert torch.equal(whole, carried)

@@ -2,7 +2,9 @@
 
 Every active episode of a batch takes its next turn in one call (left-padded, lock-step), so a
 batch of E episodes of T turns costs T calls, not E x T: ``prefix.decode`` (new tokens' keys and
-values in preallocated buffers) where it decodes as ``generate`` would, else ``generate``. An episode's
+values in preallocated buffers, an episode's keys and values carried to its next turn, which
+then prefills only the observation) where it decodes as ``generate`` would, else ``generate``
+(which prefills the whole episode every turn). An episode's
 token sequence is built exactly as the SFT rows render it (harmony_convert): the prompt,
 then per turn the model's tokens (its stop token included) and the environment's
 observation wrapped by the chat format (``row["obs_wrap"]``: the text before and after an
@@ -43,6 +45,7 @@ class _Run:
     done: bool = False
     truncated: bool = False
     turns: list[dict] = field(default_factory=list)
+    kv: list | None = None    # prefix.decode's keys/values of the episode's first tokens (carried across turns)
 
 
 def model_max_length(model, args: EpisodeArgs) -> int:
@@ -100,9 +103,13 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
             input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
             attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
             with torch.no_grad():
+                kv = [] if fast is not None else None
                 out = None if fast is None else prefix.decode(model, input_ids, attention, rows=1,
                                                               max_new_tokens=min(want, room), stop_ids=stop_ids,
-                                                              pad_id=pad, **fast)
+                                                              pad_id=pad, past=[r.kv for r in chunk], kv_out=kv,
+                                                              **fast)
+                for r, k in zip(chunk, kv if out is not None else ()):
+                    r.kv = k   # the next turn prefills only its observation (and this turn's last token)
                 if out is None:
                     out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=min(want, room),
                                          pad_token_id=pad, eos_token_id=sorted(stop_ids), **gen_kwargs)[:, width:]
@@ -113,6 +120,7 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
                 r.mask += [1] * len(gen)
                 if r.env is None:
                     r.done = True
+                    r.kv = None
                     continue
                 _step(r, generation.decode(tokenizer, gen, stop_ids), tokenizer, parse_action, max_len, args)
             bar.update(len(chunk))
@@ -152,12 +160,13 @@ def _step(r: _Run, text: str, tokenizer, parse_action, max_len: int, args: Episo
     r.reward += float(reward)
     r.turns.append({"turn": text, "action": action, "observation": observation, "reward": reward})
     if done:
-        r.done, r.success = True, bool(r.env.success)
+        r.done, r.success, r.kv = True, bool(r.env.success), None
         return
     before, after = r.wrap
     env_ids = tokenizer(before + observation + after, add_special_tokens=False)["input_ids"]
     if len(r.prompt_ids) + len(r.completion_ids) + len(env_ids) + 1 > max_len:
         r.done = r.truncated = True   # no room for another turn
+        r.kv = None
         return
     r.completion_ids += env_ids
     r.mask += [0] * len(env_ids)

@@ -206,38 +206,83 @@ def _choose(logits, greedy_rows, temperature: float, top_p: float, generator):
     return draw if greedy_rows is None else torch.where(greedy_rows, pick, draw)
 
 
+def _prefill(model, ids, mask, past):
+    """The prompts' last logits, keys and values (per layer ``[P, Hkv, L, D]``) and the mask
+    of those L columns. ``past``: per prompt None or the keys/values of its first n real
+    tokens (per layer ``(K, V)`` of ``[Hkv, n, D]``): only the rest of the prompt runs, after
+    its past in the cache (padding between the two is masked, positions are the tokens' own)."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    if past is None or all(p is None for p in past):
+        ids, mask = _trim(ids, mask)
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1]
+        return logits, [(layer.keys, layer.values) for layer in cache.layers], mask
+    real = [row[m.bool()] for row, m in zip(ids, mask)]
+    n_past = [0 if p is None else min(p[0][0].size(1), len(r) - 1) for p, r in zip(past, real)]   # >= 1 new token
+    new = [r[n:] for r, n in zip(real, n_past)]
+    P, pm, nm = ids.size(0), max(n_past), max(len(x) for x in new)
+    like = next(p for p in past if p is not None)
+    new_ids = ids.new_zeros(P, nm)   # padding: masked
+    new_mask, pos = mask.new_zeros(P, nm), ids.new_zeros(P, nm)
+    past_mask = mask.new_zeros(P, pm)
+    for i, (x, n) in enumerate(zip(new, n_past)):
+        new_ids[i, nm - len(x):] = x
+        new_mask[i, nm - len(x):] = 1
+        pos[i, nm - len(x):] = torch.arange(n, n + len(x), device=ids.device)
+        past_mask[i, pm - n:] = 1
+    for layer, (k0, v0) in enumerate(like):
+        k = k0.new_zeros(P, k0.size(0), pm, k0.size(2))
+        v = v0.new_zeros(P, v0.size(0), pm, v0.size(2))
+        for i, (p, n) in enumerate(zip(past, n_past)):
+            if n:
+                k[i, :, pm - n:] = p[layer][0][:, :n]
+                v[i, :, pm - n:] = p[layer][1][:, :n]
+        cache.update(k, v, layer)
+    full = torch.cat([past_mask, new_mask], 1)
+    logits = model(input_ids=new_ids, attention_mask=full, position_ids=pos, past_key_values=cache, use_cache=True,
+                   logits_to_keep=1).logits[:, -1]
+    return logits, [(layer.keys, layer.values) for layer in cache.layers], full
+
+
 def decode(model, ids, mask, *, rows: int, greedy_first: bool, max_new_tokens: int, stop_ids, pad_id: int,
-           temperature: float = 1.0, top_p: float = 1.0, generator=None):
+           temperature: float = 1.0, top_p: float = 1.0, generator=None, past=None, kv_out: list | None = None):
     """``rows`` completions of each prompt of a left-padded batch of distinct prompts, each
     prompt prefilled once: row ``i * rows + j`` is prompt ``i``'s j-th. ``greedy_first``: each
     prompt's first row is greedy decoding's, the others are sampled (at ``temperature``,
     ``top_p``); with ``rows`` 1 and ``greedy_first`` it is greedy decoding. Returns the new
     tokens ``[P * rows, n]`` (``pad_id`` after a row's stop token), or None when the model is
-    not :func:`supported`."""
+    not :func:`supported`.
+
+    With ``rows`` 1, a prompt's keys and values can be carried from an earlier call (the
+    episodes' turns): ``past`` gives per prompt None or those of its first tokens (as ``kv_out``
+    returned them) and only the rest is prefilled; ``kv_out`` receives per row those of every
+    token the model read (its prompt, then its new tokens up to the stop token, except the last
+    new token, which no step read)."""
     import torch
-    from transformers import DynamicCache
 
     if not supported(model):
         return None
     if max_new_tokens < 1:
         return ids.new_empty(ids.size(0) * rows, 0)
+    if (past is not None or kv_out is not None) and rows != 1:
+        raise ValueError("prefix.decode: past/kv_out need rows=1")
     _register()
-    ids, mask = _trim(ids, mask)
-    P = ids.size(0)
+    logits, prompt_kv, mask = _prefill(model, ids, mask, past)
+    P = mask.size(0)
     pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
-                   logits_to_keep=1).logits[:, -1]
-    prompt_kv = [(layer.keys, layer.values) for layer in cache.layers]
-    bias = torch.zeros(mask.shape, dtype=prompt_kv[0][0].dtype, device=ids.device)
+    bias = torch.zeros(mask.shape, dtype=prompt_kv[0][0].dtype, device=mask.device)
     bias = bias.masked_fill(mask == 0, torch.finfo(bias.dtype).min)[:, None, None, :]
-    index = torch.arange(P, device=ids.device).repeat_interleave(rows)
+    index = torch.arange(P, device=mask.device).repeat_interleave(rows)
     logits, nxt = logits[index], pos[index, -1:] + 1
     R = P * rows
-    greedy = (torch.arange(R, device=ids.device) % rows == 0) if greedy_first else None
-    stop = torch.tensor(sorted(stop_ids), device=ids.device)
+    greedy = (torch.arange(R, device=mask.device) % rows == 0) if greedy_first else None
+    stop = torch.tensor(sorted(stop_ids), device=mask.device)
     buf = _Buffers(prompt_kv, rows, max_new_tokens, bias)
-    done = torch.zeros(R, dtype=torch.bool, device=ids.device)
+    done = torch.zeros(R, dtype=torch.bool, device=mask.device)
     out = []
     saved = model.config._attn_implementation
     _STATE["buffers"] = buf
@@ -258,4 +303,12 @@ def decode(model, ids, mask, *, rows: int, greedy_first: bool, max_new_tokens: i
             nxt = nxt + 1
     finally:
         _STATE.pop("buffers", None)
-    return torch.stack(out, 1)
+    out = torch.stack(out, 1)
+    if kv_out is not None:
+        hit = torch.isin(out, stop)
+        length = torch.where(hit.any(1), hit.int().argmax(1) + 1, out.size(1))   # up to the stop token
+        for i in range(R):
+            real, fed = mask[i].bool(), min(int(length[i]), buf.t)
+            kv_out.append([(torch.cat([k[i][:, real], gk[i, :, :fed]], 1), torch.cat([v[i][:, real], gv[i, :, :fed]], 1))
+                           for (k, v), (gk, gv) in zip(prompt_kv, buf.gen)])
+    return out
