@@ -177,3 +177,30 @@ def test_grpo_samples_through_decode_one_prefill_per_group(tiny_model, tmp_path,
     assert set(per_prompt.values()) == {4}
     before, after = weights(tiny_model / "base"), weights(d / "grpo")
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_rows_copy_of_the_prompt_cache_has_a_fixed_order_backward():
+    """The loss's copy of each prompt's keys/values to its group's rows: indexing's backward
+    (index_put_ accumulation) sums a group's gradients in thread order, so with 2 threads two
+    GRPO runs from one seed parted in the last bits of every weight. The one-hot product gives
+    the same values and the same gradient bits every time."""
+    from types import SimpleNamespace
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(4, 4, 180, 32, generator=g, requires_grad=True)
+        index = torch.arange(4).repeat_interleave(16)[torch.randperm(64, generator=g)]
+        up = torch.randn(64, 4, 180, 32, generator=g)
+        grads = set()
+        for _ in range(10):
+            x.grad = None
+            layer = SimpleNamespace(keys=x, values=x * 2.0)
+            prefix._copy_to_rows(SimpleNamespace(layers=[layer]), index)
+            assert torch.equal(layer.keys, x[index]) and torch.equal(layer.values, (x * 2.0)[index])
+            ((layer.keys * up).sum() + (layer.values * up).sum()).backward()
+            grads.add(x.grad.numpy().tobytes())
+        assert len(grads) == 1
+    finally:
+        torch.set_num_threads(threads)

@@ -37,6 +37,27 @@ def _trim(ids, mask):
     return ids[:, ids.size(1) - keep:], mask[:, mask.size(1) - keep:]
 
 
+def _copy_to_rows(cache, index) -> None:
+    """Each row's copy of its prompt's keys and values (``index``: the row's distinct prompt).
+    Where gradients flow (the loss), through a one-hot matrix product instead of
+    ``batch_select_indices``' indexing: the same values, but the backward sums a group's
+    gradients in a fixed order. Indexing's backward accumulates them in whatever order the
+    CPU threads run (``index_put_``), and with 2 threads two GRPO runs from the same seed
+    parted in the last bits of every weight after their first step."""
+    import torch
+
+    if not torch.is_grad_enabled():
+        cache.batch_select_indices(index)
+        return
+    for layer in cache.layers:
+        if layer.keys is None or layer.keys.numel() == 0:
+            continue
+        onehot = torch.nn.functional.one_hot(index, layer.keys.size(0)).to(layer.keys.dtype)   # [rows, prompts]
+        for name in ("keys", "values"):
+            t = getattr(layer, name)
+            setattr(layer, name, (onehot @ t.reshape(t.size(0), -1)).reshape(index.size(0), *t.shape[1:]))
+
+
 def prefill(model, ids, mask, *, first, index, positions: str):
     """The cache of ``ids[:, :-1]`` computed on the distinct prompts only, copied to every row.
     ``positions``: ``"arange"`` (column index: the model's default, as TRL's loss runs it) or
@@ -55,7 +76,7 @@ def prefill(model, ids, mask, *, first, index, positions: str):
         kw["position_ids"] = torch.arange(pad, pad + u_ids.size(1), device=u_ids.device).unsqueeze(0)
     if u_ids.size(1):
         model(input_ids=u_ids, attention_mask=u_mask, past_key_values=cache, use_cache=True, logits_to_keep=1, **kw)
-        cache.batch_select_indices(index)
+        _copy_to_rows(cache, index)
     return cache, pad
 
 
