@@ -148,7 +148,8 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
 
 def test_episode_turns_decode_as_generate_does(env_model, monkeypatch):
     """Episode turns run through prefix.decode (new tokens' keys and values in buffers): the
-    same greedy episodes as generate gives; top-k (which decode does not do) goes to generate."""
+    same greedy episodes as generate gives; top-k (which decode does not do) goes to generate
+    (prefix.decode_kwargs)."""
     from tunepipe import generation, prefix
 
     d, rows = env_model
@@ -164,10 +165,10 @@ def test_episode_turns_decode_as_generate_does(env_model, monkeypatch):
     assert calls
     monkeypatch.setattr(prefix, "supported", lambda m: False)
     assert [r["completion_ids"] for r in run()] == [r["completion_ids"] for r in fast]
-    assert episodes.decode_kwargs({"do_sample": True, "temperature": 0.7, "top_k": 0}) == \
+    assert prefix.decode_kwargs({"do_sample": True, "temperature": 0.7, "top_k": 0}) == \
         {"greedy_first": False, "temperature": 0.7, "top_p": 1.0}
-    assert episodes.decode_kwargs({"do_sample": True, "top_k": 50}) is None
-    assert episodes.decode_kwargs({"do_sample": True, "repetition_penalty": 1.2}) is None
+    assert prefix.decode_kwargs({"do_sample": True, "top_k": 50}) is None
+    assert prefix.decode_kwargs({"do_sample": True, "repetition_penalty": 1.2}) is None
 
 
 def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monkeypatch):

@@ -71,7 +71,7 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
     from tunepipe.tasks.envs.base import parse_action
 
     max_len = model_max_length(model, args)
-    fast = decode_kwargs(gen_kwargs)
+    fast = prefix.decode_kwargs(gen_kwargs) if prefix.supported(model) else None   # else generate
     runs = []
     for i, row in enumerate(rows):
         ids = prompt_ids[i] if prompt_ids is not None else tokenizer(row["prompt_text"], add_special_tokens=False)["input_ids"]
@@ -103,14 +103,13 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
             input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
             attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
             with torch.no_grad():
-                kv = [] if fast is not None else None
-                out = None if fast is None else prefix.decode(model, input_ids, attention, rows=1,
-                                                              max_new_tokens=min(want, room), stop_ids=stop_ids,
-                                                              pad_id=pad, past=[r.kv for r in chunk], kv_out=kv,
-                                                              **fast)
-                for r, k in zip(chunk, kv if out is not None else ()):
-                    r.kv = k   # the next turn prefills only its observation (and this turn's last token)
-                if out is None:
+                if fast is not None:
+                    kv = []
+                    out = prefix.decode(model, input_ids, attention, rows=1, max_new_tokens=min(want, room),
+                                        stop_ids=stop_ids, pad_id=pad, past=[r.kv for r in chunk], kv_out=kv, **fast)
+                    for r, k in zip(chunk, kv):
+                        r.kv = k   # the next turn prefills only its observation (and this turn's last token)
+                else:
                     out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=min(want, room),
                                          pad_token_id=pad, eos_token_id=sorted(stop_ids), **gen_kwargs)[:, width:]
             for r, gen in zip(chunk, out.tolist()):
@@ -136,19 +135,6 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
                 close()
         out.append(d)
     return out
-
-
-def decode_kwargs(gen_kwargs: dict) -> dict | None:
-    """``prefix.decode``'s settings for ``generate``'s ``gen_kwargs``, or None where it does not
-    decode the same way (top-k, min-p, a repetition penalty: ``generate`` runs those)."""
-    extra = set(gen_kwargs) - {"do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty"}
-    if (extra or gen_kwargs.get("top_k") not in (None, 0) or gen_kwargs.get("min_p") is not None
-            or gen_kwargs.get("repetition_penalty") not in (None, 1.0)):
-        return None
-    if not gen_kwargs.get("do_sample"):
-        return {"greedy_first": True}
-    return {"greedy_first": False, "temperature": float(gen_kwargs.get("temperature") or 1.0),
-            "top_p": float(gen_kwargs.get("top_p") or 1.0)}
 
 
 def _step(r: _Run, text: str, tokenizer, parse_action, max_len: int, args: EpisodeArgs) -> None:

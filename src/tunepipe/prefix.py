@@ -151,6 +151,19 @@ def supported(model) -> bool:
     return getattr(cfg, "attn_logit_softcapping", None) is None
 
 
+def decode_kwargs(gen_kwargs: dict) -> dict | None:
+    """``prefix.decode``'s settings for ``generate``'s ``gen_kwargs``, or None where it does not
+    decode the same way (top-k, min-p, a repetition penalty: ``generate`` runs those)."""
+    extra = set(gen_kwargs) - {"do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty"}
+    if (extra or gen_kwargs.get("top_k") not in (None, 0) or gen_kwargs.get("min_p") is not None
+            or gen_kwargs.get("repetition_penalty") not in (None, 1.0)):
+        return None
+    if not gen_kwargs.get("do_sample"):
+        return {"greedy_first": True}
+    return {"greedy_first": False, "temperature": float(gen_kwargs.get("temperature") or 1.0),
+            "top_p": float(gen_kwargs.get("top_p") or 1.0)}
+
+
 class _Buffers:
     """The stand-in cache of a decoding step: ``update`` writes the step's keys and values into
     row buffers; the attention below reads them with the prompt's."""

@@ -607,10 +607,10 @@ def _decode_groups(model, ids, mask, generation_config, greedy_first: bool, eos_
     penalty), the model is not ``prefix.supported``, or no rows share a prompt."""
     import torch
 
-    from tunepipe import episodes, prefix
+    from tunepipe import prefix
 
     cfg = generation_config
-    fast = episodes.decode_kwargs({"do_sample": bool(cfg.do_sample), "temperature": cfg.temperature,
+    fast = prefix.decode_kwargs({"do_sample": bool(cfg.do_sample), "temperature": cfg.temperature,
                                    "top_p": cfg.top_p, "top_k": cfg.top_k, "min_p": cfg.min_p,
                                    "repetition_penalty": cfg.repetition_penalty})
     g = prefix.groups(ids, mask) if fast is not None and prefix.supported(model) else None
@@ -730,21 +730,18 @@ def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False
                                      self.eos_token_ids, self._tokenizer.pad_token_id)   # greedy rows included
                 if gen is None:
                     gen = prefix.generate(unwrapped, ids, mask, generation_config=self.generation_config)
-                    mix_greedy = gen is not None and greedy_in_group
-                else:
-                    mix_greedy = False
-                if mix_greedy:   # each group's first row: greedy decoding's completion
-                    import copy
+                    if gen is not None and greedy_in_group:   # each group's first row: greedy decoding's completion
+                        import copy
 
-                    first, _ = prefix.groups(ids, mask)
-                    cfg = copy.deepcopy(self.generation_config)
-                    cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k, cfg.min_p = False, None, None, None, None
-                    greedy = unwrapped.generate(input_ids=ids[first], attention_mask=mask[first],
-                                                generation_config=cfg)[:, ids.size(1):]
-                    width = max(gen.size(1), greedy.size(1))
-                    pad_id = self._tokenizer.pad_token_id
-                    gen = torch.nn.functional.pad(gen, (0, width - gen.size(1)), value=pad_id)
-                    gen[first] = torch.nn.functional.pad(greedy, (0, width - greedy.size(1)), value=pad_id)
+                        first, _ = prefix.groups(ids, mask)
+                        cfg = copy.deepcopy(self.generation_config)
+                        cfg.do_sample, cfg.temperature, cfg.top_p, cfg.top_k, cfg.min_p = False, None, None, None, None
+                        greedy = unwrapped.generate(input_ids=ids[first], attention_mask=mask[first],
+                                                    generation_config=cfg)[:, ids.size(1):]
+                        width = max(gen.size(1), greedy.size(1))
+                        pad_id = self._tokenizer.pad_token_id
+                        gen = torch.nn.functional.pad(gen, (0, width - gen.size(1)), value=pad_id)
+                        gen[first] = torch.nn.functional.pad(greedy, (0, width - greedy.size(1)), value=pad_id)
             if gen is None:   # every prompt distinct
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
