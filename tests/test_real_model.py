@@ -33,12 +33,19 @@ def test_make_smoke_on_the_shipped_gguf(project, gguf):
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "real params"], project)
     # -o: the venv is this one, already set up (the copy's lock file is newer than its stamp)
-    p = run(["make", "-o", f"{VENV}/.installed", "smoke", f"VENV={VENV}", f"MODEL={gguf}"], project, timeout=1500)  # ~4 min alone on 2 cores; a hang guard only
-    assert "| grpo | sat | 16 |" in p.stdout, p.stdout[-3000:]
+    # ARGS as a user passes them: the profile's budget halved where it changes no code path (8
+    # evaluation rows instead of 16: a third of the stage's time is their prefill on one thread;
+    # 2 LoRA steps instead of 4, still one checkpoint save and a resumable run)
+    args = "-S evaluate.max_rows=8 -S sft.max_steps=2"
+    p = run(["make", "-o", f"{VENV}/.installed", "smoke", f"VENV={VENV}", f"MODEL={gguf}", f"ARGS={args}"], project,
+            timeout=1500)  # ~2.5 min alone on one thread; a hang guard only
+    assert "| grpo | sat | 8 |" in p.stdout, p.stdout[-3000:]
 
     ev = json.loads((project / "metrics" / "eval.json").read_text())
     assert {"base", "sft", "grpo"} <= set(ev)
-    assert all(ev[m]["sat"]["greedy"]["n"] == 16 for m in ("base", "sft", "grpo"))
+    assert all(ev[m]["sat"]["greedy"]["n"] == 8 for m in ("base", "sft", "grpo"))
+    ck = project / "models" / "checkpoints" / "sft"
+    assert (ck / "checkpoint-2").is_dir() and not (ck / "checkpoint-4").exists()   # sft.max_steps from ARGS
     # format: model -> the model's own (ChatML) template, not Harmony
     row = json.loads((project / "data" / "harmony" / "test.jsonl").read_text().splitlines()[0])
     assert row["prompt_text"].startswith("<|im_start|>") and row["prompt_text"].endswith("<|im_start|>assistant\n")
