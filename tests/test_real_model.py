@@ -35,8 +35,9 @@ def test_make_smoke_on_the_shipped_gguf(project, gguf):
     # -o: the venv is this one, already set up (the copy's lock file is newer than its stamp)
     # ARGS as a user passes them: the profile's budget halved where it changes no code path (8
     # evaluation rows instead of 16: a third of the stage's time is their prefill on one thread;
-    # 2 LoRA steps instead of 4, still one checkpoint save and a resumable run)
-    args = "-S evaluate.max_rows=8 -S sft.max_steps=2"
+    # 2 LoRA steps instead of 4, still one checkpoint save and a resumable run; 1 GRPO step of one
+    # group instead of 2: ~10 s each)
+    args = "-S evaluate.max_rows=8 -S sft.max_steps=2 -S grpo.max_steps=1"
     p = run(["make", "-o", f"{VENV}/.installed", "smoke", f"VENV={VENV}", f"MODEL={gguf}", f"ARGS={args}"], project,
             timeout=1500)  # ~2.5 min alone on one thread; a hang guard only
     assert "| grpo | sat | 8 |" in p.stdout, p.stdout[-3000:]
