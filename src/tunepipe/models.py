@@ -130,8 +130,10 @@ def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, 
 
 
 def _gguf_to_hf(path: Path, out_dir: Path, dtype) -> None:
+    import copy
+
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         import gguf  # noqa: F401
@@ -140,9 +142,11 @@ def _gguf_to_hf(path: Path, out_dir: Path, dtype) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
-        config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
     except Exception as e:  # corrupt / unsupported GGUF
         raise TunepipeError(f"{path}: cannot load GGUF file: {str(e).splitlines()[0][:200]}") from None
+    # the loaded model's config, not AutoConfig(gguf_file=): each of those parses the whole file
+    # again (SmolLM2-135M: 4.5 s of the stage's ~25 s)
+    config = copy.deepcopy(loaded.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = dtype
