@@ -77,6 +77,43 @@ def test_corrupt_gguf_file(tmp_path):
     assert not list((tmp_path / "models").glob(".base*")), "temp output left behind"
 
 
+def test_gguf_load_builds_the_name_table_once_and_gives_it_back(tmp_path, tiny_model, monkeypatch):
+    """models._gguf_to_hf builds gguf's tensor-name table once per load (transformers asks for it
+    once per module: 397 times for SmolLM2-135M), and gives gguf its own function back afterwards,
+    also when the load fails. transformers' loader is replaced by one that asks as it does."""
+    import gguf as gguf_lib
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunepipe import TunepipeError, models
+
+    calls = []
+    monkeypatch.setattr(gguf_lib, "get_tensor_name_map", lambda *a: calls.append(a) or {"table": a})
+    asked = gguf_lib.get_tensor_name_map
+    load_model, load_tok = AutoModelForCausalLM.from_pretrained, AutoTokenizer.from_pretrained
+    base = str(tiny_model / "base")
+
+    def as_transformers(*a, **kw):
+        tables = [gguf_lib.get_tensor_name_map("qwen3", 1) for _ in range(5)]   # one per module
+        assert all(t is tables[0] for t in tables)
+        return load_model(base)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", as_transformers)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **kw: load_tok(base))
+    models._gguf_to_hf(tmp_path / "m.gguf", tmp_path / "out", torch.float32)
+    assert calls == [("qwen3", 1)] and gguf_lib.get_tensor_name_map is asked
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+    def broken(*a, **kw):
+        gguf_lib.get_tensor_name_map("qwen3", 1)
+        raise ValueError("not a GGUF file")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", broken)
+    with pytest.raises(TunepipeError, match="cannot load GGUF file: not a GGUF file"):
+        models._gguf_to_hf(tmp_path / "m.gguf", tmp_path / "out2", torch.float32)
+    assert gguf_lib.get_tensor_name_map is asked and len(calls) == 2
+
+
 def test_hf_id_while_offline(tmp_path):
     write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "HuggingFaceTB/no-such-model-here"})
     p = run([sys.executable, str(ROOT / "stages" / "base.py"), "--params", "params.yaml", "--out", "models/base"],
