@@ -13,7 +13,8 @@ sampled accuracy and pass@k after each stage, with Jeffreys intervals and wall t
 the GRPO weights every N steps (``grpo_trajectory``: [step, greedy, share of =True decisions]),
 since one end point can mislead (greedy swings by ~.15 between neighbouring checkpoints);
 ``--val-env N`` also holds out N instances of each environment and reports greedy episode
-success (``--val 0``: no SAT rows, e.g. a craft-only project).
+success (``--val 0``: no SAT rows); ``--only TASK`` trains on that task's rows alone (e.g. craft:
+how many steps it needs without the mix).
 Results append to ``--out`` (one record per run).
 """
 from __future__ import annotations
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained models under this dir")
     ap.add_argument("--label", default="")
     ap.add_argument("--every", type=int, default=0, help="score GRPO weights every N steps (0: the end only)")
+    ap.add_argument("--only", action="append", default=[],
+                    help="train on this task's rows only (repeatable), e.g. --only craft; validation unchanged")
     ap.add_argument("-S", dest="overrides", action="append", default=[])
     ns = ap.parse_args()
 
@@ -114,6 +117,10 @@ def main() -> None:
     ev = config.section(p, "evaluate")
     rows = io.read_jsonl(ns.project / "data/reward/train.jsonl")
     train, val = carve(rows, ns.val, ns.val_seed, ns.val_env)
+    if ns.only:
+        train = [r for r in train if r["task"] in ns.only]
+        if not train:
+            raise SystemExit(f"--only {ns.only}: no train rows of these tasks in {ns.project}")
     io.write_jsonl(work / "train.jsonl", train)
     only = grpo_a.tasks
     io.write_jsonl(work / "grpo.jsonl", [r for r in train if r["spec"] is not None and (only is None or r["task"] in only)])
@@ -137,7 +144,7 @@ def main() -> None:
             out[task] = {"success": round(e["accuracy"], 3), "n": e["n"], "mean_steps": round(e["mean_steps"], 2)}
         return out
 
-    rec = {"label": ns.label, "overrides": overrides, "seed": ns.seed, "val": len(val), "machine": benchutil.machine()}
+    rec = {"label": ns.label, "overrides": overrides, "only": ns.only, "seed": ns.seed, "val": len(val), "machine": benchutil.machine()}
     seed = ns.seed
     sft_dir = ns.sft_from
     if sft_dir is None:
