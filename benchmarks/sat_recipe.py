@@ -122,8 +122,9 @@ def main() -> None:
         if not train:
             raise SystemExit(f"--only {ns.only}: no train rows of these tasks in {ns.project}")
     io.write_jsonl(work / "train.jsonl", train)
-    only = grpo_a.tasks
-    io.write_jsonl(work / "grpo.jsonl", [r for r in train if r["spec"] is not None and (only is None or r["task"] in only)])
+    grpo_tasks = grpo_a.tasks
+    io.write_jsonl(work / "grpo.jsonl", [r for r in train if r["spec"] is not None
+                                         and (grpo_tasks is None or r["task"] in grpo_tasks)])
     a = evaluation.EvalArgs(models=[], extra_models={}, baseline=None, max_rows=None, max_new_tokens=ev["max_new_tokens"],
                             batch_size=ev["batch_size"], backend="hf", dtype="float32", temperature=ev["temperature"],
                             num_samples=ev["num_samples"], level=ev["level"],
