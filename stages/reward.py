@@ -1,9 +1,14 @@
-"""reward: turn each family's specs into what its scorer rewards (decision: Boltzmann
-rewards of Q at ``reward.tau``; reference: the ``reward.metric`` scorer), optionally select
-the reference-scored train rows by the base model's scores (``reward.selection``), verify
-every reference answer is solved by its task's own scorer, and write the SFT/GRPO/
-evaluation-ready splits (plus, per family that has one, a rewarded table such as
-``decision.csv``, and ``reference_selection.jsonl`` when rows were selected).
+"""reward: turn each family's specs into what its scorer rewards, with the family's own
+``reward.<name>`` params (decision: Boltzmann rewards of Q at ``reward.decision.tau``;
+reference: the ``reward.reference.metric`` scorer; SAT: the shaping weight), let a family
+select its train rows (reference: ``reward.reference.selection``, by the base model's
+scores), verify every reference answer is solved by its task's own scorer, and write:
+
+- ``train.jsonl`` / ``test.jsonl``: the rewarded rows (GRPO / evaluate);
+- ``sft.jsonl``: the train rows without their specs (what SFT reads), so a reward-only
+  param leaves it byte-identical and DVC does not rerun sft;
+- per family that has one, a rewarded table (``decision.csv``), and
+  ``<family>_selection.jsonl`` when a family selected rows.
 
     python stages/reward.py --params params.yaml --data data/harmony --base models/base --out data/reward
 
@@ -19,15 +24,14 @@ from collections import Counter
 from pathlib import Path
 
 from tunepipe import TunepipeError, cli, config, io, tasks
-from tunepipe.rewarding import RewardArgs, check, rewarded, select, verify
+from tunepipe.rewarding import parse_section, rewarded, select, sft_rows, verify
 
 
 def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "data/reward",
            base: str = "models/base") -> None:
     p = config.load(params)
-    args = config.typed(RewardArgs, config.section(p, "reward"), f"{params}: reward")
-    check(args, params)
-    splits, selection = {}, None
+    args, cfgs = parse_section(config.section(p, "reward"), f"{params}: reward")
+    splits, selection = {}, {}
     for split in ("train", "test"):
         path = Path(data) / f"{split}.jsonl"
         rows = io.read_jsonl(path, required=io.ROW_FIELDS + ("prompt_text", "completion_text"))
@@ -35,16 +39,17 @@ def reward(params: str = "params.yaml", data: str = "data/harmony", out: str = "
             if row["spec"] is None and row.get("source") != "import":
                 raise TunepipeError(f"{path}:{i}: row {row['id']} has no spec")
         tasks.check_rows(rows, str(path))   # rows a user brings: bad specs fail here, named
-        splits[split] = rewarded(rows, args, str(path), split)
+        splits[split] = rewarded(rows, cfgs, str(path), split)
         if split == "train":
-            splits[split], selection = select(splits[split], args, base=base, seed=config.section(p, "base")["seed"])
+            splits[split], selection = select(splits[split], cfgs, base=base, seed=config.section(p, "base")["seed"])
             if args.verify_references:
                 verify(splits[split], str(path))
     with io.atomic_dir(out) as tmp:
         for split, rows in splits.items():
             io.write_jsonl(tmp / f"{split}.jsonl", rows)
-        if selection is not None:
-            io.write_jsonl(tmp / "reference_selection.jsonl", selection)
+        io.write_jsonl(tmp / "sft.jsonl", sft_rows(splits["train"]))
+        for name, records in selection.items():
+            io.write_jsonl(tmp / f"{name}_selection.jsonl", records)
         for name in sorted({r["task"] for r in splits["train"]}):
             family = tasks.get(name)
             if family.reward_table is not None:

@@ -1,6 +1,6 @@
 """sft: TRL SFTTrainer (LoRA or full fine-tune), resumable from persisted checkpoints.
 
-    python stages/sft.py --params params.yaml --data data/reward/train.jsonl --base models/base \
+    python stages/sft.py --params params.yaml --data data/reward/sft.jsonl --base models/base \
         --out models/sft --ckpt models/checkpoints/sft --live metrics/sft
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from tunepipe import cli, config, training
 
 
-def sft(params: str = "params.yaml", data: str = "data/reward/train.jsonl", base: str = "models/base",
+def sft(params: str = "params.yaml", data: str = "data/reward/sft.jsonl", base: str = "models/base",
         out: str = "models/sft", ckpt: str = "models/checkpoints/sft", live: str = "metrics/sft") -> None:
     p = config.load(params)
     args = config.typed(training.SFTArgs, config.section(p, "sft"), "sft")

@@ -68,7 +68,7 @@ def test_code_params_are_checked(tmp_path):
     with pytest.raises(TunepipeError, match=r"collect\.abd\.timeout_s: missing key"):
         stage("collect")(params=str(p), out=str(tmp_path / "out"))
     write_params(p, {**MIX, "collect.ded.prompt_templat": "{problem}"})
-    with pytest.raises(TunepipeError, match=r"collect\.ded: unknown key\(s\) prompt_templat"):
+    with pytest.raises(TunepipeError, match=r"collect\.ded\.prompt_templat: unknown key; did you mean prompt_template\?"):
         stage("collect")(params=str(p), out=str(tmp_path / "out"))
     write_params(p, {**MIX, "collect.ded.source": str(tmp_path / "missing.jsonl")})
     with pytest.raises(TunepipeError, match="missing.jsonl"):

@@ -206,7 +206,7 @@ def test_a_directory_of_csvs_and_given_rewards(tmp_path):
     assert len(rows["train"]) == 12 and rows["test"] == []
     given = [r for r in rows["train"] if "rewards" in r["spec"]]
     assert len(given) == 6
-    assert decision.reward(given[0]["spec"], {"tau": 0.05, "normalize": "minmax"})["rewards"] == [0.1, 0.2, 0.3, 0.4]
+    assert decision.reward_spec(given[0]["spec"], decision.RewardConfig(tau=0.05, normalize="minmax"))["rewards"] == [0.1, 0.2, 0.3, 0.4]
 
 
 @pytest.mark.parametrize("header, rows, expect", [
@@ -257,8 +257,8 @@ def test_reward_stage_writes_boltzmann_rewards_and_the_csv(tmp_path):
     assert all("rewards" in r["spec"] for r in io.read_jsonl(tmp_path / "r" / "test.jsonl"))
     table = list(csv.DictReader(open(tmp_path / "r" / "decision.csv")))
     assert len(table) == 12 and float(table[0]["reward_action_0"]) == pytest.approx(out[0]["spec"]["rewards"][0])
-    write_params(params, {**TINY_OVERRIDES, "reward.tau": 0})
-    with pytest.raises(TunepipeError, match=r"reward\.tau: expected a number > 0"):
+    write_params(params, {**TINY_OVERRIDES, "reward.decision.tau": 0})
+    with pytest.raises(TunepipeError, match=r"reward\.decision\.tau: expected a number > 0"):
         stage("reward")(params=str(params), data=str(tmp_path / "h"), out=str(tmp_path / "r2"))
     assert not (tmp_path / "r2").exists()
 
@@ -284,13 +284,13 @@ def test_grpo_reward_log_and_invalid_penalty():
 
 @pytest.mark.slow
 def test_tau_reruns_reward_onward_and_a_user_csv_is_a_tracked_dep(project):
-    """`-S reward.tau=` reruns only reward and what depends on it; a user CSV named by
+    """`-S reward.decision.tau=` reruns only reward and what depends on it; a user CSV named by
     `-S collect.decision.source=` goes through with no edit of dvc.yaml, and editing it
     reruns collect onward."""
     from test_pipeline import DVC, ran_stages
 
     run(DVC + ["repro"], project)
-    p = run(DVC + ["exp", "run", "-S", "reward.tau=0.5", "evaluate"], project)
+    p = run(DVC + ["exp", "run", "-S", "reward.decision.tau=0.5", "evaluate"], project)
     ran = ran_stages(p.stdout)
     # reward and what depends on it, up to evaluate (a stage whose deps came out byte-identical is skipped)
     assert ran[0] == "reward" and set(ran) <= {"reward", "sft", "grpo", "evaluate"}

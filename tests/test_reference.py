@@ -150,16 +150,27 @@ def tiny_rm(tmp_path_factory):
     return d
 
 
-def rm_section(path, metric="rm", split="test"):
-    return {"metric": metric, "answer_tag": "answer", "split": split,
-            "rm": {"model": str(path), "dtype": "float32", "max_length": 1024, "batch_size": 3, "scale": 1.0}}
+RM_SELECTION = {"mode": "hard", "num_examples": None, "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0,
+                "batch_size": 4}
+
+
+def rm_cfg(path, metric="rm"):
+    """A typed ``reward.reference`` with a reward model."""
+    return config.typed(reference.RewardConfig, {
+        "metric": metric, "answer_tag": "answer", "selection": RM_SELECTION,
+        "rm": {"model": str(path), "dtype": "float32", "max_length": 1024, "batch_size": 3, "scale": 1.0}},
+        "reward.reference")
+
+
+def rm_spec(spec, path, metric="rm", split="test"):
+    return reference.reward_spec(spec, rm_cfg(path, metric), split)
 
 
 def test_rm_scores_batched_equal_one_by_one_and_match_the_model(tiny_rm):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    spec = reference.reward({k: v for k, v in SPEC.items() if k not in ("metric", "answer_tag")}, rm_section(tiny_rm))
+    spec = rm_spec({k: v for k, v in SPEC.items() if k not in ("metric", "answer_tag")}, tiny_rm)
     answers = ["0, 2, 4, 6, 8", "1 3 5", "a much longer answer that is not a list at all", "8"]
     reference._LOGITS.clear()
     batched = reference.rm_logits(answers, [spec] * 4)
@@ -177,8 +188,8 @@ def test_rm_scores_batched_equal_one_by_one_and_match_the_model(tiny_rm):
 
 def test_group_z_scores_in_grpo_and_absolute_scores_in_evaluate(tiny_rm):
     base = {k: v for k, v in SPEC.items() if k not in ("metric", "answer_tag")}
-    train = reference.reward(base, rm_section(tiny_rm, "bleu+rm", "train"))
-    test = reference.reward(base, rm_section(tiny_rm, "bleu+rm", "test"))
+    train = rm_spec(base, tiny_rm, "bleu+rm", "train")
+    test = rm_spec(base, tiny_rm, "bleu+rm", "test")
     assert train["group_z"] is True and "group_z" not in test
     other = {**train, "source_id": "s2", "references": ["1, 3, 5"]}
     comps = ["0, 2, 4, 6, 8", "0, 2", "hello", "0, 2, 4", "1, 3, 5", "1 3"]
@@ -202,7 +213,7 @@ def test_group_z_scores_in_grpo_and_absolute_scores_in_evaluate(tiny_rm):
                                                       spec=[json.dumps(s) for s in specs])
     assert out == pytest.approx(expect, abs=1e-9)
     # rm alone: z-scores of the logit in GRPO
-    rm_train = reference.reward(base, rm_section(tiny_rm, "rm", "train"))
+    rm_train = rm_spec(base, tiny_rm, "rm", "train")
     assert tasks.score_batch(["reference"] * 4, comps[:4], [rm_train] * 4) == pytest.approx(z(r[:4]), abs=1e-9)
 
 
@@ -210,9 +221,7 @@ def test_reference_scores_make_solved_mean_as_good_as_a_reference(tiny_rm):
     rows = [{"id": f"r{i}", "task": "reference", "prompt": SPEC["prompt"], "answer": a,
              "spec": {"references": ["0, 2, 4, 6, 8", "0 2 4 6 8"], "prompt": SPEC["prompt"], "source_id": "s1",
                       "answer_index": i}} for i, a in enumerate(["0, 2, 4, 6, 8", "0 2 4 6 8"])]
-    args = config.typed(rewarding.RewardArgs, {**config.load(ROOT / "params.yaml")["reward"], "metric": "rm",
-                                               "rm": rm_section(tiny_rm)["rm"]}, "reward")
-    out = rewarding.rewarded(rows, args, "x", "train")
+    out = rewarding.rewarded(rows, {"reference": rm_cfg(tiny_rm)}, "x", "train")
     logits = reference.rm_logits(["0, 2, 4, 6, 8", "0 2 4 6 8"], [out[0]["spec"]] * 2)
     assert out[0]["spec"]["ref_score"] == pytest.approx(1 / (1 + math.exp(-min(logits))))
     for r in out:
@@ -225,21 +234,21 @@ def test_a_reward_model_that_does_not_load_is_one_line_and_no_outputs(tmp_path, 
     rows = reward_stage_input(h, n=6)
     assert rows
     for bad in [tmp_path / "nope", ROOT / "data", "someone/missing-rm"]:
-        write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.metric": "rm", "reward.rm.model": str(bad)})
+        write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.reference.metric": "rm", "reward.reference.rm.model": str(bad)})
         p = run([sys.executable, str(ROOT / "stages" / "reward.py"), "--params", "params.yaml", "--data", str(h),
                  "--out", "data/reward"], tmp_path, check=False)
         lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
         assert p.returncode == 1 and len(lines) == 1, p.stderr
-        assert lines[0].startswith("error: reward.rm.model: cannot load") and str(bad) in lines[0]
+        assert lines[0].startswith("error: reward.reference.rm.model: cannot load") and str(bad) in lines[0]
         assert ("HF_HUB_OFFLINE" in lines[0]) == (bad == "someone/missing-rm")
         assert not (tmp_path / "data" / "reward").exists()
-    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.metric": "rm"})
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.reference.metric": "rm"})
     p = run([sys.executable, str(ROOT / "stages" / "reward.py"), "--params", "params.yaml", "--data", str(h),
              "--out", "data/reward"], tmp_path, check=False)
-    assert p.returncode == 1 and "reward.rm.model: expected a reward model" in p.stderr
+    assert p.returncode == 1 and "reward.reference.rm.model: expected a reward model" in p.stderr
     # a real (tiny) reward model goes through, references verified against their own RM score
-    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.metric": "bleu+rm",
-                                            "reward.rm.model": str(tiny_rm)})
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "reward.reference.metric": "bleu+rm",
+                                            "reward.reference.rm.model": str(tiny_rm)})
     run([sys.executable, str(ROOT / "stages" / "reward.py"), "--params", "params.yaml", "--data", str(h),
          "--out", "data/reward"], tmp_path)
     train = io.read_jsonl(tmp_path / "data" / "reward" / "train.jsonl")
@@ -378,8 +387,8 @@ def test_reward_stage_hard_selection_keeps_the_lowest_base_scores(tmp_path, tiny
     h = tmp_path / "h"
     rows = reward_stage_input(h, n=20, extra={"sat": 5})
     params = tmp_path / "params.yaml"
-    write_params(params, {**TINY_OVERRIDES, "reward.selection.mode": "hard", "reward.selection.num_examples": 6,
-                          "reward.selection.max_new_tokens": 6, "reward.selection.temperature": 0.0})
+    write_params(params, {**TINY_OVERRIDES, "reward.reference.selection.mode": "hard", "reward.reference.selection.num_examples": 6,
+                          "reward.reference.selection.max_new_tokens": 6, "reward.reference.selection.temperature": 0.0})
     stage("reward")(params=str(params), data=str(h), base=str(tiny_model / "base"), out=str(tmp_path / "r"))
     sel = io.read_jsonl(tmp_path / "r" / "reference_selection.jsonl")
     assert len(sel) == 20 and sum(s["selected"] for s in sel) == 6
@@ -402,8 +411,8 @@ def test_reward_stage_hard_selection_keeps_the_lowest_base_scores(tmp_path, tiny
     assert not (tmp_path / "r2" / "reference_selection.jsonl").exists()
     assert sum(r["task"] == "reference" for r in io.read_jsonl(tmp_path / "r2" / "train.jsonl")) == 20
     # bad selection params fail before any work
-    write_params(params, {**TINY_OVERRIDES, "reward.selection.mode": "hardest"})
-    with pytest.raises(TunepipeError, match=r"reward\.selection\.mode: expected all, random"):
+    write_params(params, {**TINY_OVERRIDES, "reward.reference.selection.mode": "hardest"})
+    with pytest.raises(TunepipeError, match=r"reward\.reference\.selection\.mode: expected all, random"):
         stage("reward")(params=str(params), data=str(h), base=str(tiny_model / "base"), out=str(tmp_path / "r3"))
     assert not (tmp_path / "r3").exists()
 
@@ -420,8 +429,8 @@ def test_hard_selection_experiment_reruns_reward_not_upstream(tmp_path):
 
     project = make_project(tmp_path / "proj", {
         **TINY_OVERRIDES, "collect.train": {"sat": 24, "reference": 30}, "collect.test": {"sat": 8, "reference": 8},
-        "collect.reference.pool_size": 60, "reward.selection.mode": "random", "reward.selection.num_examples": 10,
-        "reward.selection.max_new_tokens": 6, "grpo.tasks": ["sat", "reference"]})
+        "collect.reference.pool_size": 60, "reward.reference.selection.mode": "random", "reward.reference.selection.num_examples": 10,
+        "reward.reference.selection.max_new_tokens": 6, "grpo.tasks": ["sat", "reference"]})
     run(DVC + ["repro"], project)
     sel = io.read_jsonl(project / "data" / "reward" / "reference_selection.jsonl")
     assert sum(s["selected"] for s in sel) == 10 and all(s["score"] is None for s in sel)
@@ -435,7 +444,7 @@ def test_hard_selection_experiment_reruns_reward_not_upstream(tmp_path):
 
     # up to reward, where the selection happens (that a reward change carries on through evaluate
     # is test_decision's tau experiment; the status check below shows sft onward are now stale)
-    p = run(DVC + ["exp", "run", "-S", "reward.selection.mode=hard", "reward"], project)
+    p = run(DVC + ["exp", "run", "-S", "reward.reference.selection.mode=hard", "reward"], project)
     assert ran_stages(p.stdout) == ["reward"], p.stdout
     assert {"sft", "grpo"} <= set(json.loads(run(DVC + ["status", "--json"], project).stdout or "{}"))
     sel = io.read_jsonl(project / "data" / "reward" / "reference_selection.jsonl")

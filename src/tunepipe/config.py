@@ -85,9 +85,9 @@ def typed(cls, data: dict, where: str):
         raise TunepipeError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
-        raise TunepipeError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(fields)}")
+        raise TunepipeError(f"{where}.{unknown[0]}: unknown key{nearest(unknown[0], fields)}")
     for name, f in fields.items():  # missing keys first: they are the likelier mistake
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         if name not in data and not has_default:
@@ -95,5 +95,19 @@ def typed(cls, data: dict, where: str):
     values = {name: _check(data[name], hints[name], f"{where}.{name}") for name in fields if name in data}
     try:
         return cls(**values)
-    except (TunepipeError, ValueError) as e:   # a dataclass's own checks (__post_init__), located
+    except TunepipeError:
+        raise
+    except ValueError as e:   # a dataclass's own checks (__post_init__): "<field>: <what>", located
+        key, sep, what = str(e).partition(": ")
+        if sep and key.split(".")[0] in fields:
+            raise TunepipeError(f"{where}.{key}: {what}") from None
         raise TunepipeError(f"{where}: {e}") from None
+
+
+def nearest(key, valid) -> str:
+    """``"; did you mean X?"`` for the closest of ``valid``, else the list of valid keys."""
+    import difflib
+
+    valid = [str(v) for v in valid]
+    near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else f"; expected one of {', '.join(valid)}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 
 from tunepipe import TunepipeError
-from tunepipe.tasks.protocol import BuildRequest, Family, field_error  # noqa: F401 (re-export)
+from tunepipe.tasks.protocol import BuildRequest, Family, SelectRequest, field_error  # noqa: F401 (re-export)
 
 #: task name -> module path (the module defines ``FAMILY``), or ``module:ATTRIBUTE`` when one
 #: module defines several families. One line per family.

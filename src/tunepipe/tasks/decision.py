@@ -19,7 +19,8 @@ Sources (``collect.decision.source``):
 
 Answers: the completion names one action as a bracketed index ``[k]``
 (:func:`parse`). The reward stage turns Q into rewards with :func:`boltzmann` at
-temperature ``reward.tau`` (optionally after normalising Q per row, ``reward.normalize``),
+temperature ``reward.decision.tau`` (optionally after normalising Q per row,
+``reward.decision.normalize``),
 stored in the spec; :func:`score` is the reward of the chosen action (None: invalid);
 "solved" means the chosen action is a best one (the best-action rate).
 
@@ -314,12 +315,31 @@ def key(row: dict) -> str:
 # ----------------------------------------------------------------- the reward stage
 
 
-def reward(spec: dict, section: dict) -> dict:
-    """The spec with ``rewards`` = Boltzmann(normalised Q, ``reward.tau``); rewards a CSV
-    brought (``reward_action_*``) are kept as given."""
+@dataclass
+class RewardConfig:
+    """params ``reward.decision``: how Q-values become rewards."""
+    tau: float                  # Boltzmann temperature (> 0); the reference workflow uses 0.05
+    normalize: str              # none | minmax: Q per row before tau
+
+    def __post_init__(self):
+        if not (math.isfinite(self.tau) and self.tau > 0):
+            raise ValueError(f"tau: expected a number > 0, got {self.tau!r}")
+        if self.normalize not in ("none", "minmax"):
+            raise ValueError(f"normalize: expected 'none' or 'minmax', got {self.normalize!r}")
+
+
+def reward_spec(spec: dict, cfg: RewardConfig) -> dict:
+    """The spec with ``rewards`` = Boltzmann(normalised Q, ``tau``); rewards a CSV brought
+    (``reward_action_*``) are kept as given."""
     if spec.get("rewards") is not None:   # the CSV brought reward_action_* columns
         return spec
-    return {**spec, "rewards": boltzmann(normalized(spec["q"], section["normalize"]), section["tau"])}
+    return {**spec, "rewards": boltzmann(normalized(spec["q"], cfg.normalize), cfg.tau)}
+
+
+def reward(rows: list[dict], cfg: RewardConfig, split: str) -> list[dict]:
+    """Every row's spec through :func:`reward_spec` (both splits: evaluate reports the mean
+    reward at ``tau`` beside the best-action rate)."""
+    return [r if r["spec"] is None else {**r, "spec": reward_spec(r["spec"], cfg)} for r in rows]
 
 
 def reward_table(rows: list[dict]) -> tuple[list[str], list[dict]]:
@@ -339,6 +359,6 @@ def reward_table(rows: list[dict]) -> tuple[list[str], list[dict]]:
 
 FAMILY = Family(
     name=NAME, config=Config, build=build, parse=parse, score=score, check_spec=check_spec, key=key,
-    solved=solved, reads="final", loaded=is_loaded, atoms=(r"\[\d+\]",), reward=reward,
+    solved=solved, reads="final", loaded=is_loaded, atoms=(r"\[\d+\]",), reward_config=RewardConfig, reward=reward,
     reward_table=reward_table, metrics=metrics,
 )

@@ -25,7 +25,9 @@ field               required  what it is
 ``solved``          no        ``solved(score, spec) -> bool``: counts for the success rate and
                               pass@k; default ``score >= 1.0``. Graded families override it
 ``shaping``         no        ``{name: fn(text, spec) -> float}``: training-only reward terms
-                              (``grpo.reward: strict+<name>``), never reported as accuracy
+                              added to the score (``grpo.reward: strict+<name>``), never
+                              reported as accuracy; a term's weight is the family's own
+                              reward param, put in the train specs by its ``reward`` hook
 ``reads``           no        which part of a Harmony completion the scorer sees: ``all``
                               (analysis + final, as the Affine validators read it) or
                               ``final`` (the final channel only)
@@ -38,9 +40,21 @@ field               required  what it is
                               at once, and counts are caps (``null``: every row)
 ``atoms``           no        regexes of text pieces the tiny tokenizer keeps whole
                               (SAT: ``¬x3``, ``x1=True``)
-``reward``          no        ``reward(spec, section) -> spec``: the reward stage's transform
-                              of a spec from params section ``reward`` (decision: Boltzmann
-                              rewards from Q-values at temperature ``reward.tau``)
+``reward_config``   no        a dataclass: the params section ``reward.<name>``, the family's
+                              reward-stage settings (decision: ``tau``, ``normalize``;
+                              reference: ``metric``, ``rm``, ``selection``; SAT: the
+                              shaping weight), typed like ``config``; its own checks go in
+                              ``__post_init__`` (``ValueError("<field>: ...")``)
+``reward``          no        ``reward(rows, cfg, split) -> rows``: the reward stage's
+                              transform of this family's rows of one split, given the typed
+                              ``reward_config`` (decision: Boltzmann rewards from Q-values at
+                              ``reward.decision.tau``); a spec field it cannot use is a
+                              ``ValueError("<field>: ...")``
+``select``          no        ``select(rows, cfg, request) -> (rows, records | None)``: the
+                              reward stage's selection of this family's TRAIN rows (reference:
+                              BLEUBERI's difficulty selection by the base model's scores,
+                              ``request`` a :class:`SelectRequest`); ``records`` (one per
+                              candidate) go to ``data/reward/<name>_selection.jsonl``
 ``reward_table``    no        ``reward_table(rows) -> (columns, records)``: the reward stage
                               also writes ``data/reward/<name>.csv`` (decision: the rewarded
                               rows with ``reward_action_*`` columns)
@@ -77,6 +91,13 @@ class BuildRequest:
     where: str = "params.yaml"                   # for error messages
 
 
+@dataclass(frozen=True)
+class SelectRequest:
+    """What the reward stage gives a family's ``select`` besides its rows and config."""
+    base: str                                    # the base model dir (models/base)
+    seed: int                                    # base.seed
+
+
 def field_error(prefix: str, e: Exception) -> str:
     """``"<prefix>.<field>': <what>"`` from a ``ValueError("<field>: <what>")``, for messages
     like ``row 3: field 'spec.clauses': expected a list``."""
@@ -109,7 +130,9 @@ class Family:
     source_key: Callable[[dict], str] | None = None
     loaded: Callable[[Any], bool] | None = None
     atoms: tuple[str, ...] = ()
-    reward: Callable[[dict, dict], dict] | None = None
+    reward_config: type | None = None
+    reward: Callable[[list[dict], Any, str], list[dict]] | None = None
+    select: Callable[[list[dict], Any, "SelectRequest"], tuple[list[dict], list[dict] | None]] | None = None
     reward_table: Callable[[list[dict]], tuple[list[str], list[dict]]] | None = None
     metrics: Callable[[list, list[dict], float], dict] | None = None
     to_service: Callable[[dict], dict] | None = None

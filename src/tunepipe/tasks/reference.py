@@ -22,14 +22,14 @@ is made per reference (the SFT target; ``spec.answer_index`` says which), a test
 prompt. Every spec holds all the references, the prompt messages (the reward model reads
 them) and the pool row's id (``source_id``).
 
-Scoring (:func:`score_many`; the reward stage writes ``reward.metric`` and what the metric
+Scoring (:func:`score_many`; the reward stage writes ``reward.reference.metric`` and what the metric
 needs into every spec, so GRPO and evaluate call the same function):
 
 - ``bleu``: :func:`bleu`, BLEUBERI's reward (Hugging Face ``evaluate`` ``bleu`` with
   ``smooth=True``);
 - ``rouge``: :func:`rouge_l`, the ROUGE-L F-measure of ``rouge-score`` (best reference);
-- ``rm``: a sequence-classification reward model (``reward.rm.model``: a local dir or an HF
-  id) on the prompt + completion, batched; the score is ``sigmoid(logit / reward.rm.scale)``;
+- ``rm``: a sequence-classification reward model (``reward.reference.rm.model``: a local dir or an HF
+  id) on the prompt + completion, batched; the score is ``sigmoid(logit / reward.reference.rm.scale)``;
 - ``bleu+rm``: in GRPO (train rows) the mean of the per-group z-scores of BLEU and of the
   RM logit, a group being the completions of one prompt; in ``evaluate`` (test rows) and
   in selection, where there are no groups, ``(BLEU + sigmoid(logit / scale)) / 2``, with
@@ -38,7 +38,7 @@ needs into every spec, so GRPO and evaluate call the same function):
   above ~17, which the Skywork RM reaches).
 
 The completion is read from the Harmony final channel; trailing end-of-turn tokens
-(``<|im_end|>``...) are dropped, and with ``reward.answer_tag: answer`` the text inside the
+(``<|im_end|>``...) are dropped, and with ``reward.reference.answer_tag: answer`` the text inside the
 last ``<answer>...</answer>`` is scored when there is one. An empty answer scores 0.
 
 "Solved" (success rate, pass@k, the reward stage's reference check): the score reaches the
@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError
-from tunepipe.tasks.protocol import BuildRequest, Family
+from tunepipe.tasks.protocol import BuildRequest, Family, SelectRequest
 
 NAME = "reference"
 METRICS = ("bleu", "rouge", "rm", "bleu+rm")
@@ -170,7 +170,7 @@ def load_reward_model(name: str, dtype: str = "auto"):
     from tunepipe import models
 
     if not isinstance(name, str) or not name:
-        raise TunepipeError(f"reward.rm.model: expected a local model dir or an HF id, got {name!r}")
+        raise TunepipeError(f"reward.reference.rm.model: expected a local model dir or an HF id, got {name!r}")
     local = Path(name).expanduser().exists() or name.startswith((".", "/", "~"))
     src = str(Path(name).expanduser()) if local else name
     dt = models.torch_dtype(dtype)
@@ -180,15 +180,15 @@ def load_reward_model(name: str, dtype: str = "auto"):
     except Exception as e:   # not a dir, no weights, not a classifier, offline hub...
         msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         hint = "" if local else " (an HF id needs the hub: HF_HUB_OFFLINE=0 and the network, or a local dir)"
-        raise TunepipeError(f"reward.rm.model: cannot load {name!r} as a sequence-classification reward "
+        raise TunepipeError(f"reward.reference.rm.model: cannot load {name!r} as a sequence-classification reward "
                             f"model{hint}: {msg}") from None
     if model.config.num_labels != 1:
-        raise TunepipeError(f"reward.rm.model: {name!r} has {model.config.num_labels} outputs; a reward model "
+        raise TunepipeError(f"reward.reference.rm.model: {name!r} has {model.config.num_labels} outputs; a reward model "
                             "has one (num_labels=1)")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     if tok.pad_token is None:
-        raise TunepipeError(f"reward.rm.model: {name!r}: its tokenizer has no pad, eos or unk token to pad with")
+        raise TunepipeError(f"reward.reference.rm.model: {name!r}: its tokenizer has no pad, eos or unk token to pad with")
     model.config.pad_token_id = tok.pad_token_id
     tok.truncation_side = "left"     # keep the end of the response: the score is read at the last token
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
@@ -618,23 +618,82 @@ def is_loaded(cfg: Config) -> bool:
 # ----------------------------------------------------------------- the reward stage
 
 
-def reward(spec: dict, section: dict) -> dict:
-    """The spec with what the scorer needs from params ``reward``: ``metric``,
+@dataclass
+class RMConfig:
+    """params ``reward.reference.rm``: the reward model of the ``rm`` and ``bleu+rm`` metrics."""
+    model: str | None       # a local sequence-classification model dir or an HF id (num_labels=1)
+    dtype: str              # auto | float32 | bfloat16 | float16
+    max_length: int         # prompt + completion tokens (truncated from the left)
+    batch_size: int
+    scale: float            # score = sigmoid(logit / scale) where a score in [0, 1] is needed
+
+    def __post_init__(self):
+        for bad, key, expected, got in ((self.batch_size < 1, "batch_size", "an int >= 1", self.batch_size),
+                                        (self.max_length < 1, "max_length", "an int >= 1", self.max_length),
+                                        (not self.scale > 0, "scale", "a number > 0", self.scale)):
+            if bad:
+                raise ValueError(f"{key}: expected {expected}, got {got!r}")
+
+
+@dataclass
+class SelectionConfig:
+    """params ``reward.reference.selection``: which reference-scored train rows GRPO and SFT get."""
+    mode: str                   # all | random | easy | medium | hard
+    num_examples: int | None    # rows of the pool kept; null: no selection
+    max_new_tokens: int         # the base model's answer to each pool prompt
+    temperature: float          # 0: greedy
+    top_p: float
+    batch_size: int
+
+    def __post_init__(self):
+        for bad, key, expected, got in (
+                (self.mode not in SELECTION_MODES, "mode", ", ".join(SELECTION_MODES), self.mode),
+                (self.num_examples is not None and self.num_examples < 1, "num_examples", "an int >= 1 or null",
+                 self.num_examples),
+                (self.max_new_tokens < 1, "max_new_tokens", "an int >= 1", self.max_new_tokens),
+                (self.temperature < 0, "temperature", "a number >= 0 (0: greedy)", self.temperature),
+                (not 0 < self.top_p <= 1, "top_p", "a number in (0, 1]", self.top_p),
+                (self.batch_size < 1, "batch_size", "an int >= 1", self.batch_size)):
+            if bad:
+                raise ValueError(f"{key}: expected {expected}, got {got!r}")
+
+
+@dataclass
+class RewardConfig:
+    """params ``reward.reference``: the metric GRPO and evaluate score with, and the
+    difficulty selection of the train pool."""
+    metric: str               # bleu | rouge | rm | bleu+rm
+    answer_tag: str | None    # score the text inside <tag>...</tag> when present; null: the whole answer
+    rm: RMConfig
+    selection: SelectionConfig
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.metric in ("rm", "bleu+rm") and not self.rm.model:
+            raise ValueError(f"rm.model: expected a reward model (local dir or HF id) for metric {self.metric}, "
+                             f"got {self.rm.model!r}")
+
+
+def reward_spec(spec: dict, cfg: RewardConfig, split: str) -> dict:
+    """The spec with what the scorer needs from ``reward.reference``: ``metric``,
     ``answer_tag``, and for RM metrics ``rm`` (model, dtype, max_length, batch_size, scale)
-    plus ``group_z`` on train rows (``section["split"]``, set by the reward stage)."""
-    metric = section["metric"]
-    if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    plus ``group_z`` on train rows."""
+    metric = cfg.metric
     out = {k: v for k, v in spec.items() if k not in ("metric", "answer_tag", "rm", "group_z", "ref_score")}
-    out["metric"], out["answer_tag"] = metric, section["answer_tag"]
+    out["metric"], out["answer_tag"] = metric, cfg.answer_tag
     if metric in ("rm", "bleu+rm"):
-        rm = section["rm"]
-        if not rm.get("model"):
-            raise ValueError(f"rm.model: metric {metric} needs a reward model (a local dir or an HF id)")
-        out["rm"] = {k: rm[k] for k in ("model", "dtype", "max_length", "batch_size", "scale")}
-        if section.get("split") == "train":
+        out["rm"] = {k: getattr(cfg.rm, k) for k in ("model", "dtype", "max_length", "batch_size", "scale")}
+        if split == "train":
             out["group_z"] = True
     return out
+
+
+def reward(rows: list[dict], cfg: RewardConfig, split: str) -> list[dict]:
+    """The reward stage's hook: every spec through :func:`reward_spec`, then, for metrics with
+    a reward model, the references' own score (:func:`with_reference_scores`)."""
+    return with_reference_scores([r if r["spec"] is None else {**r, "spec": reward_spec(r["spec"], cfg, split)}
+                                  for r in rows])
 
 
 def with_reference_scores(rows: list[dict]) -> list[dict]:
@@ -690,7 +749,53 @@ def select(scores: list[float | None], mode: str, k: int, seed: int) -> list[int
     return sorted(keep)
 
 
+def select_rows(rows: list[dict], cfg: RewardConfig, req: SelectRequest) -> tuple[list[dict], list[dict] | None]:
+    """The reward stage's selection (``reward.reference.selection``, BLEUBERI's): the train
+    rows cut down to every row of the kept pool rows (the SFT set: one row per reference;
+    GRPO: the same prompts). Modes easy/medium/hard first have the base model
+    (``req.base``) answer each pool prompt once (sampled at ``temperature``/``top_p``, or
+    greedy at 0) and score the answer with this family's scorer. Returns (rows, one record
+    per pool row with its base completion, score, ascending rank and whether it was kept),
+    or (rows, None) when nothing is selected (mode all, num_examples null, no rows)."""
+    s = cfg.selection
+    pool, seen = [], set()
+    for r in rows:
+        if r["spec"]["source_id"] not in seen:
+            seen.add(r["spec"]["source_id"])
+            pool.append(r)
+    if s.mode == "all" or s.num_examples is None or not pool:
+        if pool and s.mode != "all":
+            print(f"reward.reference.selection: num_examples is null: every one of {len(pool)} pool rows kept")
+        return rows, None
+    completions = scores = None
+    if s.mode != "random":
+        from tunepipe import generation, models, tasks
+
+        model, tok = models.load_model(req.base), models.load_tokenizer(req.base)
+        out = generation.hf_generate(model, tok, [r["prompt_text"] for r in pool], max_new_tokens=s.max_new_tokens,
+                                     batch_size=s.batch_size, do_sample=s.temperature > 0,
+                                     temperature=s.temperature if s.temperature > 0 else 1.0, top_p=s.top_p,
+                                     num_samples=1, seed=req.seed, desc="selection: base answers")
+        completions = [c[0] for c in out]
+        scores = tasks.score_batch([r["task"] for r in pool], completions, [r["spec"] for r in pool])
+    keep = select(scores or [None] * len(pool), s.mode, s.num_examples, req.seed)
+    kept = {pool[i]["spec"]["source_id"] for i in keep}
+    rank = {}
+    if scores is not None:
+        rank = {i: k for k, i in enumerate(sorted(range(len(pool)), key=lambda i: (scores[i] or 0.0, i)))}
+    records = [{"source_id": r["spec"]["source_id"],
+                "instruction": prompt_text(r["prompt"]) if isinstance(r["prompt"], list) else r["prompt"],
+                "completion": completions[i] if completions else None,
+                "score": scores[i] if scores else None, "rank": rank.get(i),
+                "selected": r["spec"]["source_id"] in kept, "mode": s.mode}
+               for i, r in enumerate(pool)]
+    span = f" (base scores {min(x or 0.0 for x in scores):.3f}..{max(x or 0.0 for x in scores):.3f})" if scores else ""
+    print(f"reward.reference.selection: {s.mode}: kept {len(kept)} of {len(pool)} pool rows{span}")
+    return [r for r in rows if r["spec"]["source_id"] in kept], records
+
+
 FAMILY = Family(
     name=NAME, config=Config, build=build, parse=parse, score=score, check_spec=check_spec, key=key,
-    score_many=score_many, solved=solved, reads="final", loaded=is_loaded, reward=reward, metrics=metrics,
+    score_many=score_many, solved=solved, reads="final", loaded=is_loaded, reward_config=RewardConfig,
+    reward=reward, select=select_rows, metrics=metrics,
 )

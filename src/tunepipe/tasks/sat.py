@@ -254,9 +254,36 @@ def from_service(info) -> dict | None:
     return {"n_vars": max((abs(lit) for c in clauses for lit in c), default=0), "clauses": clauses}
 
 
+@dataclass
+class RewardConfig:
+    """params ``reward.sat``: SAT's training-only shaping (``grpo.reward: strict+partial``)."""
+    partial_weight: float   # weight of the share of clauses satisfied, added to the strict score
+
+    def __post_init__(self):
+        if not self.partial_weight >= 0:
+            raise ValueError(f"partial_weight: expected a number >= 0, got {self.partial_weight!r}")
+
+
+def reward(rows: list[dict], cfg: RewardConfig, split: str) -> list[dict]:
+    """Train specs carry the shaping weight (GRPO reads it there); test specs are left as
+    collected, so a shaping change reruns grpo but not evaluate's inputs."""
+    if split != "train":
+        return rows
+    return [r if r["spec"] is None else {**r, "spec": {**r["spec"], "partial_weight": cfg.partial_weight}}
+            for r in rows]
+
+
+def partial_term(completion: str, spec: dict) -> float | None:
+    """The ``partial`` shaping term: ``spec.partial_weight`` (put there by :func:`reward`)
+    times :func:`score_partial`."""
+    s = score_partial(completion, spec)
+    return None if s is None else spec["partial_weight"] * s
+
+
 FAMILY = Family(
     name=NAME, config=Config, build=_build, parse=parse, score=score, check_spec=check_spec,
-    key=key, shaping={"partial": score_partial},
-    atoms=(r"¬?x\d+(?:=\w+)?",),   # a literal or an assignment is ONE token (FACTS.md: .23 vs .80)
+    key=key, shaping={"partial": partial_term},
+    atoms=(r"¬?x\d+(?:=\w+)?",),   # a literal or an assignment is ONE token (docs/results/sat-recipe.md: .23 vs .80)
+    reward_config=RewardConfig, reward=reward,
     to_service=to_service, from_service=from_service,
 )
