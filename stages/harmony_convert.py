@@ -18,7 +18,8 @@ from tunepipe import cli, config, io, models, tasks, templates
 
 def harmony_convert(params: str = "params.yaml", data: str = "data/collect", model: str = "models/base",
                     out: str = "data/harmony") -> None:
-    h = config.section(config.load(params), "harmony_convert")
+    h = config.typed(templates.ConvertArgs, config.section(config.load(params), "harmony_convert"),
+                     f"{params}: harmony_convert").as_dict()
     to_messages = templates.chat_messages(h.get("prompt_templates"), f"{params}: harmony_convert.prompt_templates")
     tokenizer = models.load_tokenizer(model) if h["format"] == "model" else None
     renderer = templates.renderer(h, tokenizer)

@@ -140,3 +140,33 @@ def test_reward_stage_refuses_a_bad_spec_a_user_brings(tmp_path, spec, needles):
     p = stage("reward", "--params", "params.yaml", "--data", "data/harmony", "--out", "data/reward", cwd=tmp_path)
     assert_one_line_error(p, "train.jsonl", *needles)
     assert not (tmp_path / "data" / "reward").exists()
+
+
+@pytest.mark.parametrize("dotted, value, expect", [
+    ("collect.satt", {}, r"collect\.satt: unknown key; did you mean sat\?"),
+    ("collect.import.min_scor", 1.0, r"collect\.import\.min_scor: unknown key; did you mean min_score\?"),
+    ("harmony_convert.formt", "model", r"harmony_convert\.formt: unknown key; did you mean format\?"),
+    ("harmony_convert.prompt_templates.usr", "{prompt}",
+     r"harmony_convert\.prompt_templates\.usr: unknown key; did you mean user\?"),
+    ("reward.decison", {"tau": 1.0}, r"reward\.decison: unknown key; did you mean decision\?"),
+    ("reward.decision.taus", 1.0, r"reward\.decision\.taus: unknown key; did you mean tau\?"),
+    ("reward.reference.selection.modes", "hard", r"reward\.reference\.selection\.modes: unknown key; did you mean mode\?"),
+])
+def test_a_misspelt_key_in_any_section_names_the_nearest_valid_one(tmp_path, dotted, value, expect):
+    """Every params section is typed: an unknown key is a one-line error naming it and the
+    nearest valid key, before any work is done (no outputs)."""
+    from test_collect import stage as in_process
+
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    *parents, last = dotted.split(".")
+    d = params
+    for part in parents:
+        d = d[part]
+    d[last] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    name = dotted.split(".")[0]
+    with pytest.raises(TunepipeError, match=expect):
+        in_process(name)(params=str(tmp_path / "params.yaml"), out=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

@@ -109,17 +109,23 @@ def import_rows(c: dict, where: str) -> list[dict]:
     """Train rows from ``collect.import`` (real evaluation logs); [] when ``path`` is null."""
     from tunepipe.tasks import imported
 
-    imp = c.get("import")
-    if not isinstance(imp, dict):
+    if not isinstance(c.get("import"), dict):
         raise TunepipeError(f"{where}: missing section collect.import")
-    for key in ("path", "min_score", "max_results", "envs"):
-        if key not in imp:
-            raise TunepipeError(f"{where}: collect.import.{key}: missing key")
-    if not imp["path"]:
+    imp = config.typed(imported.ImportArgs, c["import"], f"{where}: collect.import")
+    if not imp.path:
         return []
-    rows = imported.load(imp["path"], min_score=imp["min_score"], max_results=imp["max_results"], envs=imp["envs"])
-    print(f"import: {len(rows)} rows with score >= {imp['min_score']} from {imp['path']}")
+    rows = imported.load(imp.path, min_score=imp.min_score, max_results=imp.max_results, envs=imp.envs)
+    print(f"import: {len(rows)} rows with score >= {imp.min_score} from {imp.path}")
     return [{"id": f"train-import-{i:05d}", **r} for i, r in enumerate(rows)]
+
+
+def check_keys(c: dict, where: str) -> None:
+    """``collect``'s own keys are ``train``, ``test``, ``import`` and family names: anything
+    else (a misspelt family) is a one-line error naming the nearest valid key."""
+    valid = ["train", "test", "import", *tasks.names()]
+    for key in c:
+        if key not in valid:
+            raise TunepipeError(f"{where}: collect.{key}: unknown key{config.nearest(key, valid)}")
 
 
 def collect(params: dict) -> dict[str, list[dict]]:
@@ -127,6 +133,7 @@ def collect(params: dict) -> dict[str, list[dict]]:
     where = params.get("__file__", "params.yaml")
     seed = config.section(params, "base")["seed"]
     c = config.section(params, "collect")
+    check_keys(c, where)
     rows = draw_splits(c, seed, where)
     rows["train"] += import_rows(c, where)
     return rows

@@ -1,9 +1,40 @@
 """Chat-format rendering for harmony_convert: Harmony, or the model's own chat template."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError
+
+
+@dataclass
+class PromptTemplates:
+    """``harmony_convert.prompt_templates``: a plain-text prompt (a decision CSV's) -> chat
+    messages; ``{prompt}`` is the text; null: no such message."""
+    system: str | None
+    developer: str | None
+    user: str | None
+
+
+@dataclass
+class ConvertArgs:
+    """The ``harmony_convert`` params section."""
+    format: str                 # harmony (gpt-oss) | model (the base model's own chat template)
+    chat_template: str | None   # format model: a Jinja template (or a file of one) for a model without one
+    reasoning_effort: str | None   # harmony: low | medium | high (null: no Reasoning line)
+    knowledge_cutoff: str       # harmony system message
+    current_date: str | None    # harmony system message (null: none)
+    system_message: bool        # harmony: render the gpt-oss system message
+    prompt_templates: PromptTemplates
+
+    def __post_init__(self):
+        if self.format not in ("harmony", "model"):
+            raise ValueError(f"format: expected 'harmony' or 'model', got {self.format!r}")
+        if self.reasoning_effort not in ("low", "medium", "high", None):
+            raise ValueError(f"reasoning_effort: expected low, medium, high or null, got {self.reasoning_effort!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def renderer(h: dict, tokenizer=None):

@@ -28,10 +28,20 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError, io, tasks
 from tunepipe.tasks.protocol import field_error
+
+
+@dataclass
+class ImportArgs:
+    """The ``collect.import`` params section."""
+    path: str | None            # a JSON/JSONL export or a directory of them; null: nothing imported
+    min_score: float            # keep rows scored at least this
+    max_results: int | None     # keep at most this many (best first); null: all
+    envs: list[str] | None      # only these tasks, e.g. [sat, abd]; null: every known task
 
 
 def _get(rec: dict, *paths: str):
