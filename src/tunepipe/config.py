@@ -28,6 +28,9 @@ def load(path: str | Path = "params.yaml") -> dict:
     if not isinstance(data, dict):
         raise TunepipeError(f"{p}: top level must be a mapping")
     data["__file__"] = str(p)
+    from tunepipe import tasks   # task families of your own (params `families`) join every stage
+
+    tasks.register(data.get("families"), str(p))
     return data
 
 

@@ -36,8 +36,53 @@ REGISTRY = {
 }
 
 
+#: families registered from params (``families:``): task name -> the loaded Family
+_PLUGINS: dict[str, Family] = {}
+
+
+def register(families: dict | None, where: str = "params.yaml") -> None:
+    """Register the task families of params ``families`` (name -> ``path/to/module.py``,
+    ``path/to/module.py:ATTRIBUTE`` or ``package.module:ATTRIBUTE``; the attribute defaults
+    to ``FAMILY``): a family of your own, in your own file, joins every stage with no edit
+    of ``src/`` (docs/tasks/adding-a-family.md). Add its file to the stages' deps in dvc.yaml."""
+    if families is None:
+        return
+    if not isinstance(families, dict):
+        raise TunepipeError(f"{where}: families: expected a mapping of task name -> module, got {families!r}")
+    for name, ref in families.items():
+        if name in REGISTRY:
+            raise TunepipeError(f"{where}: families.{name}: a built-in task has that name")
+        if not isinstance(ref, str) or not ref:
+            raise TunepipeError(f"{where}: families.{name}: expected 'path/to/module.py[:ATTRIBUTE]' or "
+                                f"'package.module:ATTRIBUTE', got {ref!r}")
+        module, _, attr = ref.rpartition(":") if ref.rpartition(":")[0] else (ref, "", "")
+        try:
+            if module.endswith(".py"):
+                import importlib.util
+                from pathlib import Path
+
+                if not Path(module).is_file():
+                    raise TunepipeError(f"{where}: families.{name}: {module}: no such file")
+                spec = importlib.util.spec_from_file_location(f"tunepipe_family_{name}", module)
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+            else:
+                mod = importlib.import_module(module)
+        except TunepipeError:
+            raise
+        except Exception as e:   # a user's module that does not import: named, one line
+            raise TunepipeError(f"{where}: families.{name}: cannot import {module}: "
+                                f"{type(e).__name__}: {e}") from None
+        family = getattr(mod, attr or "FAMILY", None)
+        if not isinstance(family, Family):
+            raise TunepipeError(f"{where}: families.{name}: {module} has no Family {attr or 'FAMILY'}")
+        if family.name != name:
+            raise TunepipeError(f"{where}: families.{name}: its Family is named {family.name!r}")
+        _PLUGINS[name] = family
+
+
 def names() -> list[str]:
-    return sorted(REGISTRY)
+    return sorted([*REGISTRY, *_PLUGINS])
 
 
 def multi_turn(name: str) -> bool:
@@ -47,6 +92,8 @@ def multi_turn(name: str) -> bool:
 
 def get(name: str) -> Family:
     """The :class:`Family` of task ``name``; a clear error for unknown names."""
+    if name in _PLUGINS:
+        return _PLUGINS[name]
     if name not in REGISTRY:
         raise TunepipeError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
     module, _, attr = REGISTRY[name].partition(":")

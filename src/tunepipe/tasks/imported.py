@@ -77,7 +77,7 @@ def _task_and_spec(env, where: str) -> tuple[str, dict | None]:
         live = {k.lower(): v for k, v in env.items() if v not in (False, None)}
         if len(live) == 1:
             (name, info), = live.items()
-            family = tasks.get(name) if name in tasks.REGISTRY else None
+            family = tasks.get(name) if name in tasks.names() else None
             if family is not None and family.from_service is not None:
                 try:
                     return name, family.from_service(info)

@@ -1,0 +1,121 @@
+"""A task family of one's own, added from outside ``src/``: its module, its params
+(``families``, ``collect.<name>``, ``reward.<name>``) and dvc.yaml deps -- and it runs
+through collect, reward, sft, grpo and evaluate, scored by its own scorer, rewarded with its
+own reward-stage setting. The proof that the stages and the library name no family."""
+import filecmp
+import json
+import textwrap
+
+import pytest
+import yaml
+
+from conftest import ROOT, TINY_OVERRIDES, make_project, run
+from tunepipe import TunepipeError, config, tasks
+
+pytestmark = pytest.mark.slow
+
+ARITH = textwrap.dedent('''
+    """Integer addition, a throw-away family: ``a + b = ?``; an answer one off earns
+    ``reward.arith.near_credit``."""
+    import re
+    from dataclasses import dataclass
+
+    from tunepipe.tasks.protocol import Family
+
+
+    @dataclass
+    class Config:          # collect.arith
+        max_operand: int
+        prompt_template: str
+
+
+    @dataclass
+    class RewardConfig:    # reward.arith
+        near_credit: float
+
+
+    def build(n, rng, cfg, req):
+        out = []
+        for _ in range(n):
+            a, b = rng.randint(0, cfg.max_operand), rng.randint(0, cfg.max_operand)
+            out.append({"task": "arith", "answer": str(a + b), "spec": {"a": a, "b": b},
+                        "prompt": [{"role": "user", "content": cfg.prompt_template.format(a=a, b=b)}]})
+        return out
+
+
+    def parse(text, spec):
+        m = re.search(r"-?[0-9]+", text or "")
+        return int(m.group()) if m else None
+
+
+    def score(text, spec):
+        v, want = parse(text, spec), spec["a"] + spec["b"]
+        if v is None:
+            return 0.0
+        return 1.0 if v == want else spec.get("near_credit", 0.0) if abs(v - want) == 1 else 0.0
+
+
+    def check_spec(spec):
+        for k in ("a", "b"):
+            if not isinstance(spec.get(k), int):
+                raise ValueError(f"{k}: expected an int")
+
+
+    def reward(rows, cfg, split):
+        return [{**r, "spec": {**r["spec"], "near_credit": cfg.near_credit}} for r in rows]
+
+
+    FAMILY = Family(name="arith", config=Config, build=build, parse=parse, score=score, check_spec=check_spec,
+                    reward_config=RewardConfig, reward=reward)
+''')
+
+
+def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
+    project = make_project(tmp_path / "proj", {
+        **TINY_OVERRIDES,
+        "families": {"arith": "families/arith.py"},
+        "collect.train": {"sat": 24, "arith": 40},
+        "collect.test": {"sat": 8, "arith": 8},
+        "collect.arith": {"max_operand": 9, "prompt_template": "{a} + {b} = ?"},
+        "reward.arith": {"near_credit": 0.5},
+        "grpo.tasks": ["sat", "arith"],
+    })
+    (project / "families").mkdir()
+    (project / "families" / "arith.py").write_text(ARITH)
+    dvc_yaml = yaml.safe_load((project / "dvc.yaml").read_text())
+    for stage in dvc_yaml["stages"].values():   # as docs/tasks/adding-a-family.md says
+        stage["deps"].append("families/arith.py")
+    (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "arith"], project)
+    run([*__import__("test_pipeline").DVC, "repro"], project)
+
+    # no file of src/ was touched: the project's library is the repo's, byte for byte
+    cmp = filecmp.dircmp(ROOT / "src" / "tunepipe", project / "src" / "tunepipe", ignore=["__pycache__"])
+    assert not cmp.diff_files and not cmp.left_only
+    train = [json.loads(line) for line in (project / "data" / "reward" / "train.jsonl").open()]
+    arith = [r for r in train if r["task"] == "arith"]
+    assert len(arith) == 40 and all(r["spec"]["near_credit"] == 0.5 for r in arith)   # its reward hook ran
+    assert sum(r["task"] == "arith" for r in map(json.loads, (project / "data/reward/sft.jsonl").open())) == 40
+    ev = json.loads((project / "metrics" / "eval.json").read_text())
+    for model in ("base", "sft", "grpo"):
+        assert ev[model]["arith"]["greedy"]["n"] == 8
+    completions = (project / "metrics" / "grpo_completions.csv").read_text()
+    assert ",arith," in completions   # GRPO rewarded arith completions with the family's scorer
+
+
+def test_bad_family_registrations_are_one_line_errors(tmp_path):
+    (tmp_path / "bad.py").write_text("x = 1\n")
+    (tmp_path / "broken.py").write_text("import no_such_module\n")
+    for families, expect in [
+        ({"sat": str(tmp_path / "bad.py")}, "families.sat: a built-in task has that name"),
+        ({"arith": str(tmp_path / "missing.py")}, "missing.py: no such file"),
+        ({"arith": str(tmp_path / "bad.py")}, "has no Family FAMILY"),
+        ({"arith": str(tmp_path / "broken.py")}, "cannot import"),
+        ({"arith": 3}, "expected 'path/to/module.py"),
+    ]:
+        p = tmp_path / "params.yaml"
+        p.write_text(yaml.safe_dump({"families": families}))
+        with pytest.raises(TunepipeError, match=expect):
+            config.load(p)
+    assert "arith" not in tasks.names()
