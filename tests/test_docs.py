@@ -31,7 +31,7 @@ FREE_FORM_MAPPINGS = {
 OUTSIDE_PATTERNS = ["TASKS.md", "FACTS.md", "DESIGN.md", "../shared", "/work/"]
 
 LINK_RE = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^)\s]+)\)")
-FENCE_RE = re.compile(r"^\s*(```|~~~)")
+FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 INLINE_CODE_RE = re.compile(r"`+[^`]*`+")
 
 
@@ -39,13 +39,28 @@ def markdown_files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
+def _blocks(text: str):
+    """(line number, line, inside a fenced code block?) for every line. A fence opens with
+    3+ backticks or tildes (a backtick fence's info string has no backtick: a line starting
+    with ```` ```python ```` is inline code) and closes with the same character, as long."""
+    fence = None
+    for i, line in enumerate(text.splitlines(), 1):
+        m = FENCE_RE.match(line)
+        if fence is None:
+            if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                fence = m.group(1)
+                yield i, line, True
+                continue
+            yield i, line, False
+        else:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+                fence = None
+            yield i, line, True
+
+
 def _prose_lines(text: str):
     """(line number, line) outside fenced code blocks, inline code removed."""
-    fenced = False
-    for i, line in enumerate(text.splitlines(), 1):
-        if FENCE_RE.match(line):
-            fenced = not fenced
-            continue
+    for i, line, fenced in _blocks(text):
         if not fenced:
             yield i, INLINE_CODE_RE.sub("", line)
 
@@ -61,11 +76,7 @@ def slug(heading: str) -> str:
 def anchors(path: Path) -> set[str]:
     seen: dict[str, int] = {}
     out = set()
-    fenced = False
-    for line in path.read_text().splitlines():
-        if FENCE_RE.match(line):
-            fenced = not fenced
-            continue
+    for _i, line, fenced in _blocks(path.read_text()):
         m = None if fenced else re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
         if m:
             s = slug(m.group(1))
