@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunepipe import cli, config, export as ex, io
+from tunepipe import cli, config, generate as gen, io
 
 DEFAULT_OUT = "data/generate/completions.jsonl"
 
@@ -20,10 +20,10 @@ DEFAULT_OUT = "data/generate/completions.jsonl"
 def generate(params: str = "params.yaml", model: str = "models/export", prompts: str = "prompts.txt",
              out: str = DEFAULT_OUT) -> None:
     p = config.load(params)
-    g = config.typed(ex.GenerateArgs, config.section(p, "generate"), "generate")
-    rows = ex.read_prompts(prompts)
-    results = ex.generate(model, rows, g=g, h=config.section(p, "harmony_convert"),
-                          seed=config.section(p, "base")["seed"])
+    g = config.typed(gen.GenerateArgs, config.section(p, "generate"), "generate")
+    rows = gen.read_prompts(prompts)
+    results = gen.generate(model, rows, g=g, h=config.section(p, "harmony_convert"),
+                           seed=config.section(p, "base")["seed"])
     io.write_jsonl(out, results)
     if out == DEFAULT_OUT:  # the default folder holds artifacts only
         (Path(out).parent / ".gitignore").write_text("*\n")

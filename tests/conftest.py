@@ -104,6 +104,14 @@ def make_project(dst: Path, overrides: dict) -> Path:
     return dst
 
 
+def tiny_atoms() -> list[str]:
+    """The pre-tokenizer atoms of every registered task family (name order): what the test
+    models' tokenizers are built with (``models.build_tiny`` takes them from its caller)."""
+    from tunepipe import tasks
+
+    return [a for name in tasks.names() for a in tasks.get(name).atoms]
+
+
 @pytest.fixture
 def project(tmp_path):
     """The real project with tiny overrides (:data:`TINY_OVERRIDES`) in a temp git+DVC repo."""
@@ -126,7 +134,7 @@ def tiny_model(tmp_path_factory):
     texts = [r["prompt_text"] + r["completion_text"] for r in rows]
     tiny = dict(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                 num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
-    models.build_tiny(d / "base", texts, seed=0, tiny=tiny)
+    models.build_tiny(d / "base", texts, seed=0, tiny=tiny, atoms=tiny_atoms())
     from tunepipe import io
 
     io.write_jsonl(d / "train.jsonl", rows)

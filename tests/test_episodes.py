@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from conftest import tiny_atoms
 from tunepipe import TunepipeError, episodes, harmony, io, models, tasks, templates, training
 from tunepipe.tasks import BuildRequest
 from tunepipe.tasks.envs.base import EnvConfig
@@ -105,7 +106,7 @@ def env_model(tmp_path_factory):
     texts = [r["prompt_text"] + r["completion_text"] + "".join(p + c for p, c in r["sft_turns"]) for r in rows]
     tiny = dict(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                 num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
-    models.build_tiny(d / "base", texts, seed=0, tiny=tiny)
+    models.build_tiny(d / "base", texts, seed=0, tiny=tiny, atoms=tiny_atoms())
     io.write_jsonl(d / "train.jsonl", rows)
     return d, rows
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, TINY_OVERRIDES, run, write_params
 from fixtures_s3 import DUMMY_ENV, Recorder, grep_secrets
-from tunepipe import TunepipeError, export as ex, harmony
+from tunepipe import TunepipeError, export as ex, generate as gen, harmony
 
 PY = sys.executable
 EVAL = {m: {"sat": {"greedy": {"accuracy": acc, "ci_low": acc / 2, "ci_high": min(1.0, acc + 0.2), "n": 8},
@@ -196,7 +196,7 @@ def test_generate_stage_on_the_export(exported):
     """Plain prompts are rendered as in training; task rows (prompt_text + spec) are scored."""
     d, _, _ = exported
     (d / "prompts.txt").write_text("Solve (x1 ∨ x2) ∧ (¬x1 ∨ x2)\n\nSolve (x1)\n")
-    assert ex.read_prompts(d / "prompts.txt") == [{"prompt": "Solve (x1 ∨ x2) ∧ (¬x1 ∨ x2)"}, {"prompt": "Solve (x1)"}]
+    assert gen.read_prompts(d / "prompts.txt") == [{"prompt": "Solve (x1 ∨ x2) ∧ (¬x1 ∨ x2)"}, {"prompt": "Solve (x1)"}]
     tasks_rows = (d / "data" / "harmony" / "test.jsonl").read_text().splitlines()[:6]
     plain = [json.dumps({"prompt": "Solve (x1 ∨ x2)"}), json.dumps({"prompt": [{"role": "user", "content": "Solve (x1)"}]})]
     (d / "prompts.jsonl").write_text("\n".join(plain + tasks_rows) + "\n")

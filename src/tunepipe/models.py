@@ -26,8 +26,8 @@ from tunepipe import TunepipeError
 # literal "¬x3" or assignment "x1=True", a decision's "[2]"), each one piece with no space or
 # bracket attached, so BPE gives each ONE canonical token wherever it appears; then runs of
 # operators and brackets with their spaces (" ∨ ", ") ∧ (") as pieces of their own, words,
-# and whitespace. Tokenisation decides whether a tiny model learns SAT at all (FACTS.md:
-# .23 vs .80 on the same budget).
+# and whitespace. Tokenisation decides whether a tiny model learns SAT at all
+# (docs/reference/validators.md: .23 vs .80 on the same budget).
 GENERIC_SPLIT = r"[^\S\n]*[^\s\w¬]+(?:[^\S\n]+[^\s\w¬]+)*[^\S\n]*|[^\S\n]?\w+|\s+"
 
 
@@ -85,18 +85,17 @@ def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[s
     return fast
 
 
-def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, atoms=None) -> None:
+def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, atoms=()) -> None:
     """Random-init Qwen3 model + corpus-trained tokenizer, saved to ``out_dir``. ``atoms``:
-    the pre-tokenizer's atoms (None: those of every registered task family)."""
+    the pre-tokenizer's atoms, collected by the caller from the task registry
+    (``Family.atoms``; the base stage takes those of the families in its corpus): this
+    module imports nothing from :mod:`tunepipe.tasks`, whose reference family loads its
+    reward model through it."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     from tunepipe import harmony
 
-    if atoms is None:
-        from tunepipe import tasks
-
-        atoms = [a for name in tasks.names() for a in tasks.get(name).atoms]
     tokenizer = train_tokenizer(
         texts,
         vocab_size=tiny["vocab_size"],
