@@ -30,7 +30,7 @@ $(STAGES): setup  ## e.g. `make grpo` = `dvc repro grpo`
 
 # Tests run in TEST_WORKERS processes (pytest-xdist, whole files per worker, the slowest files
 # first: tests/conftest.py), each with TEST_THREADS torch/BLAS threads: on 2 cores, 2 x 1 took the
-# suite from 12.5 to ~8 min (README "The test suite"). TEST_WORKERS=0: one process, no xdist.
+# suite from 12.5 to ~8 min (docs/results/test-suite.md). TEST_WORKERS=0: one process, no xdist.
 TEST_WORKERS ?= 2
 TEST_THREADS ?= 1
 PYTEST := OMP_NUM_THREADS=$(TEST_THREADS) $(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
@@ -84,7 +84,7 @@ validator-python:  ## optional: $(VALIDATOR_VENV) = CPython 3.12 + numpy + panda
 	fi
 
 WORKER_STAGES ?= sft grpo
-worker: setup  ## several nodes (README "Scale-out"): on machine RANK of launch.num_machines, while machine 0 runs dvc repro: make worker RANK=1 [WORKER_STAGES="sft grpo"]
+worker: setup  ## several nodes (docs/guides/scale-out.md): on machine RANK of launch.num_machines, while machine 0 runs dvc repro: make worker RANK=1 [WORKER_STAGES="sft grpo"]
 	@test -n "$(RANK)" || { echo "make worker RANK=<this machine's rank, 1 .. launch.num_machines-1>"; exit 2; }
 	@for s in $(WORKER_STAGES); do \
 	  cmd=$$($(PY) -c 'import sys; from dvc.repo import Repo; print(Repo(".").stage.collect(sys.argv[1])[0].cmd)' $$s) || exit 1; \

@@ -24,6 +24,7 @@ FREE_FORM_MAPPINGS = {
     "collect.test",          # task -> held-out rows
     "sft.oversample",        # task -> times each train row is seen per epoch
     "evaluate.extra_models", # model name -> local model dir
+    "families",              # task name -> the module of a family of your own
 }
 
 # Names of files outside the repository; the repo must be self-contained. This file is
@@ -118,7 +119,8 @@ def _scanned_files() -> list[Path]:
     files = [ROOT / "README.md", ROOT / "params.yaml", ROOT / "Makefile", ROOT / "dvc.yaml"]
     files += sorted((ROOT / "docs").rglob("*.md"))
     for folder in ("src", "stages", "params"):
-        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and not any(part.endswith(".egg-info") for part in p.parts))   # pip's, git-ignored
     files += sorted((ROOT / "benchmarks").glob("*.py"))
     files += sorted(p for p in (ROOT / "tests").glob("*.py") if p.name != Path(__file__).name)
     return [f for f in files if f.is_file()]
@@ -156,7 +158,7 @@ def documented_keys() -> set[str]:
         if not line.lstrip().startswith("|"):
             continue
         first = line.strip().strip("|").split("|")[0].strip()
-        m = re.fullmatch(r"`([A-Za-z0-9_]+(?:\.[A-Za-z0-9_+-]+)+)`", first)
+        m = re.fullmatch(r"`([A-Za-z0-9_]+(?:\.[A-Za-z0-9_+-]+)*)`", first)   # a top-level leaf too (families)
         if m:
             keys.add(m.group(1))
     return keys

@@ -1,4 +1,4 @@
-"""Past one machine on existing engines (README "Scale-out").
+"""Past one machine on existing engines (docs/guides/scale-out.md).
 
 - ``launch.launcher: accelerate`` re-execs sft/grpo under ``accelerate launch``; the command
   lines for each params setting are checked here (fast), the shipped accelerate configs are

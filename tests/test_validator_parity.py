@@ -1,9 +1,9 @@
-"""ABD/DED scored as the validators' executor does (TASKS.md, "How the validators run a
+"""ABD/DED scored as the validators' executor does (docs/reference/validators.md, "How the validators run a
 program"), one table per rule of issue 15; scorers that never raise; check_spec tables
 (SAT's are in test_sat.py).
 
 Each row is a minimal program, a completion and the score the validators give it (derived
-from the rules in TASKS.md). Rules 2 and 3 also run under a real CPython 3.12 with numpy
+from the rules in docs/reference/validators.md). Rules 2 and 3 also run under a real CPython 3.12 with numpy
 and pandas when one is here (``make validator-python``, ``TUNEPIPE_VALIDATOR_PYTHON``, or
 a working ``python3.12`` on PATH).
 """

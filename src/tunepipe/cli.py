@@ -24,7 +24,7 @@ def run(fn) -> None:
 
 @dataclasses.dataclass
 class LaunchArgs:
-    """The ``launch:`` params section: how sft and grpo are started (README "Scale-out")."""
+    """The ``launch:`` params section: how sft and grpo are started (docs/guides/scale-out.md)."""
     launcher: str                 # python | accelerate
     num_processes: int            # training processes in all, over every machine
     config_file: str | None       # an accelerate config: configs/accelerate/{ddp,fsdp,zero2,zero3}.yaml

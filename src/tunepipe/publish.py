@@ -1,7 +1,7 @@
 """Publishing a dataset for a training service: build the JSON array in the service's shape,
 upload it to S3, verify the upload, and share it as a presigned GET URL.
 
-Shapes (TASKS.md, "Training-service dataset shape"):
+Shapes (docs/reference/validators.md, "Training-service dataset shapes"):
 
 - ``sft``: ``[{"prompt": str, "response": str, "score": float}]``. From task rows
   (``task``/``prompt``/``answer``/``spec``) the response is the reference answer and the

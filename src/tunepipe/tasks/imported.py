@@ -7,7 +7,7 @@ per sample, with at least::
 
 ``ENV`` is the environment's name (``"SAT"``, ``"abd"``, ``"DED"``...) or the
 training-service shape ``{"sat": {"cls": [[int]], "sol": {...}} | false, "abd":
-{"program": str, "expected_output": str} | false}`` (TASKS.md). Nested exports are
+{"program": str, "expected_output": str} | false}`` (docs/reference/validators.md). Nested exports are
 accepted too: ``challenge.prompt`` / ``challenge.env``, ``response.response``,
 ``evaluation.score``.
 

@@ -61,7 +61,7 @@ field               required  what it is
 ``metrics``         no        ``metrics(answers, specs, level) -> dict``: extra per-task
                               evaluation numbers from parsed answers (decision: regret)
 ``to_service``      no        ``to_service(row) -> dict``: the row's entry in the training
-                              service's GRPO ``env`` (TASKS.md); families without it are not
+                              service's GRPO ``env`` (docs/reference/validators.md); families without it are not
                               publishable in that shape
 ``from_service``    no        ``from_service(env_value) -> spec``: the inverse, for imported
                               evaluation logs in the service shape

@@ -1,6 +1,6 @@
 """Reference-scored tasks (`reference`): instructions with one or more reference answers,
 scored by the similarity of a completion to the references -- BLEU, ROUGE-L, a reward
-model, or BLEU + reward model -- the BLEUBERI recipe (FACTS.md "BLEUBERI").
+model, or BLEU + reward model -- the BLEUBERI recipe (docs/reference/validators.md).
 
 Sources (``collect.reference.source``):
 

@@ -1,6 +1,6 @@
 """SAT (`sat`): random k-SAT with a planted solution, scored exactly as the validators do.
 
-Generation (TASKS.md): draw a random truth value for x1..xn; m = int(ratio * n) clauses;
+Generation (docs/reference/validators.md): draw a random truth value for x1..xn; m = int(ratio * n) clauses;
 each clause picks k distinct variables, forces one literal to agree with the planted
 value and gives the others random signs, so every instance is satisfiable.
 

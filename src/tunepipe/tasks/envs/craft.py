@@ -124,7 +124,7 @@ class CraftEnv(TextEnv):
         """The next command of a depth-first plan. Its thought restates the goal as the first
         observation words it (``Goal: craft X.``), then the recipe it works on as listed
         (``<item> using <inputs>``), then the command's item: every name in the action is then a
-        copy of text already read (README "Multi-turn text environments")."""
+        copy of text already read (docs/tasks/environments.md)."""
         inv = dict(self.inventory)
 
         def nxt(item: str, n: int) -> tuple[str, str] | None:
