@@ -163,7 +163,7 @@ def _gguf_to_hf(path: Path, out_dir: Path, dtype) -> None:
     fresh.tie_weights()
     fresh.generation_config = loaded.generation_config
     fresh.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    portable(tokenizer).save_pretrained(out_dir)
 
 
 def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str | None, texts, seed: int, tiny: dict,
@@ -197,7 +197,7 @@ def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str |
         hint = " (offline? set HF_HUB_OFFLINE=0 and check the network, or use a local path)" if kind == "hub" else ""
         raise TunepipeError(f"base.model: cannot load {model!r}{hint}: {str(e).splitlines()[0][:200]}") from None
     loaded.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    portable(tokenizer).save_pretrained(out)
     return kind
 
 
@@ -211,6 +211,20 @@ def adapter_base(path: str | Path) -> str:
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
+#: from_pretrained arguments that transformers keeps in ``init_kwargs`` and so writes into a saved
+#: ``tokenizer_config.json``, though they say how the caller loaded it, not what it is
+#: (``local_files_only`` follows ``HF_HUB_OFFLINE``): dropped, so outputs do not depend on the
+#: environment (the same commit and params give byte-identical model dirs under `make repro` and
+#: a plain `dvc repro`)
+_LOAD_KWARGS = ("local_files_only", "cache_dir", "token", "use_auth_token", "force_download", "proxies")
+
+
+def portable(tokenizer):
+    """``tokenizer`` without the environment's loading arguments (:data:`_LOAD_KWARGS`)."""
+    for k in _LOAD_KWARGS:
+        tokenizer.init_kwargs.pop(k, None)
+    return tokenizer
+
 
 def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
@@ -222,7 +236,7 @@ def load_tokenizer(path: str | Path):
     if src.is_dir() and not any((src / f).is_file() for f in TOKENIZER_FILES):
         # transformers would build an empty tokenizer from config.json alone (every text -> no ids)
         raise TunepipeError(f"{src}: no tokenizer files ({', '.join(TOKENIZER_FILES)}) in the model directory")
-    tok = AutoTokenizer.from_pretrained(str(src))
+    tok = portable(AutoTokenizer.from_pretrained(str(src)))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
