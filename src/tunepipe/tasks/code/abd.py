@@ -240,10 +240,7 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
             if len(out) == n:
                 break
     if len(out) < n:
-        raise TunepipeError(f"abd: {n} rows requested but source {source!r} has only "
-                            f"{len(out)} usable rows"
-                            f"{' outside the held-out programs' if exclude else ''} "
-                            "(lower n or raise corpus_size)")
+        raise corpus.too_few_rows(NAME, n, source, len(out), bool(exclude))
     return out
 
 

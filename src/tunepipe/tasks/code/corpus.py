@@ -96,6 +96,14 @@ def _load_file(path: str, param: str) -> Iterator[dict]:
         yield row
 
 
+def too_few_rows(task: str, n: int, source: str, got: int, excluded: bool) -> TunepipeError:
+    """The error of a build (ABD, DED) that found only ``got`` of the ``n`` rows it needs."""
+    return TunepipeError(f"{task}: {n} rows requested but source {source!r} has only "
+                         f"{got} usable rows"
+                         f"{' outside the held-out programs' if excluded else ''} "
+                         "(lower n or raise corpus_size)")
+
+
 def load_source(source: str, *, corpus_size: int = BUILTIN_SIZE, corpus_seed: int = 0,
                 param: str = "source") -> list[dict]:
     """Rows of ``source``: ``"builtin"`` (our generated corpus), a local file, or an HF id."""
