@@ -24,10 +24,10 @@ KINDS = ("abd_ref", "abd_wrong", "ded_ref", "ded_wrong")
 
 
 def score_corpus(size: int) -> dict:
-    from tunepipe.tasks import abd, codecorpus, ded
+    from tunepipe.tasks.code import abd, corpus, ded, executor
 
-    rows = codecorpus.builtin_rows(0, size)
-    limits = dict(codecorpus.DEFAULT_LIMITS)
+    rows = corpus.builtin_rows(0, size)
+    limits = dict(executor.DEFAULT_LIMITS)
     a_specs = [{"program": r["program"], "expected_output": r["output"], **limits} for r in rows]
     d_specs = [{"tests": json.loads(r["verification_info"])["test_cases"], **limits} for r in rows]
     nxt = rows[1:] + rows[:1]

@@ -29,14 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tunepipe import sandbox  # noqa: E402
-from tunepipe.tasks import codecorpus  # noqa: E402
+from tunepipe.tasks.code import corpus, executor  # noqa: E402
 
 LIMITS = dict(timeout_s=10.0, memory_mb=512)
 
 
 def jobs(n: int) -> list[dict]:
-    rows = codecorpus.builtin_rows()
-    return [dict(code=rows[i % len(rows)]["program"], stdin=codecorpus.stdin_text(rows[i % len(rows)]["inputs"]),
+    rows = corpus.builtin_rows()
+    return [dict(code=rows[i % len(rows)]["program"], stdin=executor.stdin_text(rows[i % len(rows)]["inputs"]),
                  **LIMITS) for i in range(n)]
 
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tunepipe import TunepipeError, tasks
-from tunepipe.tasks import abd, codecorpus, ded
+from tunepipe.tasks.code import abd, ded, executor
+from tunepipe.tasks.code import corpus as code_corpus
 
 FAST = dict(timeout_s=5.0, cpu_s=5.0, memory_mb=256)
 DOUBLE = {"program": "print(int(input()) * 2)", "expected_output": "42\n", **FAST}
@@ -18,7 +19,7 @@ DOUBLE = {"program": "print(int(input()) * 2)", "expected_output": "42\n", **FAS
 
 @pytest.fixture(scope="module")
 def corpus():
-    return codecorpus.builtin_rows()
+    return code_corpus.builtin_rows()
 
 
 # ------------------------------------------------------------------------ the corpus
@@ -26,13 +27,13 @@ def corpus():
 
 def test_builtin_corpus_shape(corpus):
     assert len(corpus) >= 300
-    assert corpus == codecorpus.builtin_rows()          # deterministic
-    assert codecorpus.builtin_rows(seed=1)[0] != corpus[0]
+    assert corpus == code_corpus.builtin_rows()          # deterministic
+    assert code_corpus.builtin_rows(seed=1)[0] != corpus[0]
     assert len({r["id"] for r in corpus}) == len(corpus)
     assert len({r["template"] for r in corpus}) >= 70
     assert len({r["program"] for r in corpus}) >= 250      # a few hundred distinct programs
     for row in corpus:
-        assert set(codecorpus.RL_PYTHON_FIELDS) <= set(row)
+        assert set(code_corpus.RL_PYTHON_FIELDS) <= set(row)
         assert 3 <= len(row["program"].splitlines()) <= 12
         cases = json.loads(row["verification_info"])["test_cases"]
         assert 2 <= len(cases) <= 4 and all(c["type"] == "stdin_stdout" for c in cases)
@@ -66,7 +67,7 @@ def test_wrong_inputs_score_zero(corpus):
     for r in rows:
         for wrong in rng.sample(pool, 10):
             try:
-                out = codecorpus.run_trusted(r["spec"]["program"], codecorpus.stdin_text(wrong))
+                out = code_corpus.run_trusted(r["spec"]["program"], executor.stdin_text(wrong))
             except Exception:
                 out = None
             if out is None or not abd.outputs_match(r["spec"]["expected_output"], out):
@@ -317,8 +318,8 @@ def test_local_files(tmp_path):
     jsonl.write_text("".join(json.dumps(r) + "\n\n" for r in _rl_rows()))
     as_json = tmp_path / "rl.json"
     as_json.write_text(json.dumps(_rl_rows()))
-    assert list(codecorpus.load_rl_python(str(jsonl))) == _rl_rows()
-    assert list(codecorpus.load_rl_python(str(as_json))) == _rl_rows()
+    assert list(code_corpus.load_rl_python(str(jsonl))) == _rl_rows()
+    assert list(code_corpus.load_rl_python(str(as_json))) == _rl_rows()
     for path in (jsonl, as_json):
         a = abd.build(2, random.Random(0), source=str(path), **FAST)
         d = ded.build(2, random.Random(0), source=str(path), **FAST)
@@ -330,7 +331,7 @@ def test_loader_errors(tmp_path, monkeypatch):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(_rl_rows()[0]) + "\n{not json\n")
     with pytest.raises(TunepipeError, match=r"source: .*bad.jsonl:2: invalid JSON"):
-        list(codecorpus.load_rl_python(str(bad)))
+        list(code_corpus.load_rl_python(str(bad)))
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({"program": "print(1)"}) + "\n")
     with pytest.raises(TunepipeError, match="row 0: field 'inputs' is missing"):

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import ROOT, TINY_OVERRIDES, write_params
 from tunepipe import TunepipeError, harmony, io, tasks
-from tunepipe.tasks import abd, ded, imported
+from tunepipe.tasks import imported
+from tunepipe.tasks.code import abd, ded
 
 MIX = {**TINY_OVERRIDES, "collect.train": {"sat": 6, "abd": 8, "ded": 8},
        "collect.test": {"sat": 3, "abd": 4, "ded": 4}}

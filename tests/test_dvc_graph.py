@@ -141,8 +141,8 @@ def test_the_scan_sees_lazy_imports_registry_names_and_package_inits():
     got = {str(f.relative_to(PKG)) for f in project_imports(ROOT / "stages" / "evaluate.py")}
     assert "models.py" in got                     # imported inside evaluate_model()
     assert "generation.py" in got                 # ditto
-    assert {"tasks/sat.py", "tasks/abd.py", "tasks/ded.py"} <= got   # the registry's import_module names
-    assert "tasks/codecorpus.py" in got           # abd -> codecorpus, at module level
+    assert {"tasks/sat.py", "tasks/code/abd.py", "tasks/code/ded.py"} <= got   # the registry's import_module names
+    assert "tasks/code/corpus.py" in got          # abd -> code.corpus, at module level
     assert "__init__.py" in got and "tasks/__init__.py" in got
     assert "gradients.py" not in got and "publish.py" not in got
 

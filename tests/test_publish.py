@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ROOT, TINY_OVERRIDES, run, write_params
 from fixtures_s3 import DUMMY_ENV, SECRETS, Recorder, moto_s3  # noqa: F401 (fixture)
-from tunepipe.tasks import abd, sat
+from tunepipe.tasks import sat
+from tunepipe.tasks.code import abd
 
 PY = sys.executable
 NO_CREDS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",

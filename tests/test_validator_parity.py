@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tunepipe import sandbox, tasks
-from tunepipe.tasks import abd, codecorpus, ded, sat
+from tunepipe.tasks import sat
+from tunepipe.tasks.code import abd, ded, executor
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = dict(timeout_s=5.0, cpu_s=5.0, memory_mb=512)
@@ -178,15 +179,15 @@ def test_rule4_invalid_stderr_bytes_fail_even_blank_for_ded():
 
 
 def test_rule5_output_past_the_cap_is_truncated_and_compared():
-    cut = "x" * 1_000_000 + codecorpus.TRUNCATION_MARK
+    cut = "x" * 1_000_000 + executor.TRUNCATION_MARK
     prog = "print('x' * int(input()))"
     assert abd.score(inp("2000000"), abd_spec(prog, cut)) == 1.0      # ours: killed -> 0
     assert abd.score(inp("999999"), abd_spec(prog, cut)) == 0.0
     endless = "while True:\n    print('x' * 999)"                     # killed at the cap
-    assert ded.score(py(endless), ded_spec(("", ("x" * 999 + "\n") * 1000 + codecorpus.TRUNCATION_MARK))) == 1.0
+    assert ded.score(py(endless), ded_spec(("", ("x" * 999 + "\n") * 1000 + executor.TRUNCATION_MARK))) == 1.0
     # a multi-byte character cut by the cap is dropped, not an encoding error
     uni = "print('a' + 'é' * 600000)"
-    assert ded.score(py(uni), ded_spec(("", "a" + "é" * 499999 + codecorpus.TRUNCATION_MARK))) == 1.0
+    assert ded.score(py(uni), ded_spec(("", "a" + "é" * 499999 + executor.TRUNCATION_MARK))) == 1.0
     # stderr past the cap is stderr all the same
     noisy = "import sys\nprint(42)\nsys.stderr.write('e' * 2000000)"
     assert abd.score(inp(""), abd_spec(noisy, "42\n")) == 0.0
@@ -195,7 +196,7 @@ def test_rule5_output_past_the_cap_is_truncated_and_compared():
 def test_rule5_timeout_appends_a_marker_to_stderr():
     prog = "import time\nprint(int(input()) * 2, flush=True)\ntime.sleep(30)"
     res = sandbox.run(prog, "21\n", timeout_s=1.0, memory_mb=256)
-    assert codecorpus.streams(res) == ("42\n", codecorpus.TIMEOUT_MARK)
+    assert executor.streams(res) == ("42\n", executor.TIMEOUT_MARK)
     spec = abd_spec(prog, "42\n", timeout_s=1.0)
     assert abd.score(inp("21"), spec) == 0.0
     assert ded.score(py(prog), ded_spec(("21", "42"), timeout_s=1.0)) == 0.0
@@ -436,5 +437,5 @@ def test_run_settings_reach_the_spec_and_the_sandbox():
     spec = abd_spec("print(hash('abc'))", "1\n", hash_seed=3)
     want = subprocess.run([sys.executable, "-c", "print(hash('abc'))"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONHASHSEED": "3"}).stdout
-    assert codecorpus.execute(spec["program"], "", spec) == (want, "")
+    assert executor.execute(spec["program"], "", spec) == (want, "")
     assert abd.score(inp(""), abd_spec("print(hash('abc'))", want, hash_seed=3)) == 1.0

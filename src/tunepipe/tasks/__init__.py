@@ -23,8 +23,8 @@ from tunepipe.tasks.protocol import BuildRequest, Family, SelectRequest, field_e
 #: module defines several families. One line per family.
 REGISTRY = {
     "sat": "tunepipe.tasks.sat",
-    "abd": "tunepipe.tasks.abd",
-    "ded": "tunepipe.tasks.ded",
+    "abd": "tunepipe.tasks.code.abd",
+    "ded": "tunepipe.tasks.code.ded",
     "decision": "tunepipe.tasks.decision",
     "reference": "tunepipe.tasks.reference",
     # multi-turn text environments (module:attribute -- the five share one module)

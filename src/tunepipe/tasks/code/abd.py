@@ -1,6 +1,6 @@
 """ABD -- abduction: given a program and the output it printed, find its stdin.
 
-Rules (TASKS.md, as the Affine validators implement them):
+Rules (docs/reference/validators.md, as the Affine validators implement them):
 
 - expected output: run the program on the row's ``inputs`` (newline-terminated) in the
   sandbox; if that fails (stderr) or prints nothing, use the row's ``output``;
@@ -12,14 +12,14 @@ Rules (TASKS.md, as the Affine validators implement them):
   program (and, for ``for _ in range(int(input()))`` programs whose first line is a
   number t, more than t lines; a first line that ``isdigit()`` but is no int, such as
   ``²``, fails the check instead of raising);
-- run as the validators' executor does (:func:`tunepipe.tasks.codecorpus.execute`: the
+- run as the validators' executor does (:func:`tunepipe.tasks.code.executor.execute`: the
   ``solve()`` rule, strict UTF-8, output cut at 1 MB and compared, "[TIMEOUT]" on stderr;
   30 s wall, 10 s CPU, 512 MiB); any stderr -> 0 (even a lone newline);
 - output match: exact, or equal after strip + CRLF->LF, or equal line lists after
   stripping trailing spaces per line. Score 1.0 / 0.0.
 
 The interpreter (``python``) and ``hash_seed`` of a spec are its run settings (see
-:mod:`tunepipe.tasks.codecorpus`); their defaults (this venv's interpreter, hash
+:mod:`tunepipe.tasks.code.executor`); their defaults (this venv's interpreter, hash
 randomisation on) are the validators' except for the interpreter's version and packages:
 point ``python`` at a CPython 3.12 with numpy and pandas (``make validator-python``) for
 validator-grade numbers. ``hash_seed: <int>`` is the one deliberate difference, off by
@@ -47,8 +47,9 @@ import random
 import re
 
 from tunepipe import TunepipeError
-from tunepipe.tasks import codecorpus
-from tunepipe.tasks.codecorpus import DEFAULT_LIMITS, load_rl_python  # noqa: F401 (re-export)
+from tunepipe.tasks.code import corpus, executor
+from tunepipe.tasks.code.corpus import load_rl_python  # noqa: F401 (re-export)
+from tunepipe.tasks.code.executor import DEFAULT_LIMITS  # noqa: F401 (re-export)
 
 NAME = "abd"
 #: collect draws ABD and DED rows of a split from one shuffle of the same source, so
@@ -136,7 +137,7 @@ def check_spec(spec) -> None:
         raise ValueError("program: empty")
     if not spec["expected_output"].strip():
         raise ValueError("expected_output: empty (the validators never ask for an empty output)")
-    codecorpus.check_run_spec(spec)
+    executor.check_run_spec(spec)
 
 
 def score(completion, spec: dict) -> float | None:
@@ -148,7 +149,7 @@ def score(completion, spec: dict) -> float | None:
             or not isinstance(spec.get("expected_output"), str):
         return None
     try:
-        codecorpus.run_limits(spec)
+        executor.run_limits(spec)
     except ValueError:
         return None
     if not isinstance(completion, str) or not completion.strip():
@@ -157,7 +158,7 @@ def score(completion, spec: dict) -> float | None:
     if inp is None or not input_ok(spec["program"], inp):
         return 0.0
     try:
-        out, err = codecorpus.execute(spec["program"], codecorpus.stdin_text(inp), spec)
+        out, err = executor.execute(spec["program"], executor.stdin_text(inp), spec)
     except ValueError:   # the interpreter went away
         return None
     if err:
@@ -167,7 +168,7 @@ def score(completion, spec: dict) -> float | None:
 
 def score_many(completions: list[str], specs: list[dict], workers: int | None = None) -> list:
     """:func:`score` over a batch, in parallel."""
-    return codecorpus.score_many(score, completions, specs, workers)
+    return executor.score_many(score, completions, specs, workers)
 
 
 # -------------------------------------------------------------------------- building
@@ -182,7 +183,7 @@ def answer_for(inputs: str) -> str:
 
 
 def build(n: int, rng: random.Random, *, source: str = "builtin",
-          prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = codecorpus.BUILTIN_SIZE,
+          prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = corpus.BUILTIN_SIZE,
           corpus_seed: int = 0, timeout_s: float | None = None, cpu_s: float | None = None,
           memory_mb: int | None = None, max_output_bytes: int | None = None,
           python: str | None = None, hash_seed: int | None = None,
@@ -197,14 +198,14 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
     ``exclude`` (see :func:`source_key`: collect passes the held-out programs when
     building train)."""
     _check_template(prompt_template)
-    limits = codecorpus.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
-                                         max_output_bytes=max_output_bytes, python=python,
-                                         hash_seed=hash_seed))
-    rows = codecorpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
-    order = codecorpus.sample_order(len(rows), rng)
+    limits = executor.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
+                                       max_output_bytes=max_output_bytes, python=python,
+                                       hash_seed=hash_seed))
+    rows = corpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
+    order = corpus.sample_order(len(rows), rng)
     # the reference is checked as a model answer would be scored: in another process the
     # random hash seed differs, so here a second seed stands for it
-    check = limits if hash_seed is not None else dict(limits, hash_seed=codecorpus.CHECK_HASH_SEED)
+    check = limits if hash_seed is not None else dict(limits, hash_seed=executor.CHECK_HASH_SEED)
     out: list[dict] = []
     pos = 0
     while len(out) < n and pos < len(order):
@@ -215,9 +216,9 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
         for i in batch:
             where = f"abd source {source!r}: row {i}"
             row = rows[i]
-            program = codecorpus.field(row, "program", where)
-            inputs = codecorpus.field(row, "inputs", where)
-            output = codecorpus.field(row, "output", where, required=False)
+            program = corpus.field(row, "program", where)
+            inputs = corpus.field(row, "inputs", where)
+            output = corpus.field(row, "output", where, required=False)
             if not program.strip() or program.strip() in exclude:
                 continue
             answer = answer_for(inputs)
@@ -225,10 +226,10 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
             if not input_ok(program, reference):
                 continue
             cands.append((program, inputs, output, answer, reference))
-        firsts = codecorpus.execute_many(
-            [(p, codecorpus.stdin_text(i)) for p, i, *_ in cands], limits, workers)
-        refs = codecorpus.execute_many(
-            [(p, codecorpus.stdin_text(r)) for p, _i, _o, _a, r in cands], check, workers)
+        firsts = executor.execute_many(
+            [(p, executor.stdin_text(i)) for p, i, *_ in cands], limits, workers)
+        refs = executor.execute_many(
+            [(p, executor.stdin_text(r)) for p, _i, _o, _a, r in cands], check, workers)
         for (program, _inputs, output, answer, _ref), (stdout, stderr), (ref_out, ref_err) \
                 in zip(cands, firsts, refs):
             # the validators' rule: a run "fails" when it writes to stderr
@@ -239,10 +240,7 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
             if len(out) == n:
                 break
     if len(out) < n:
-        raise TunepipeError(f"abd: {n} rows requested but source {source!r} has only "
-                            f"{len(out)} usable rows"
-                            f"{' outside the held-out programs' if exclude else ''} "
-                            "(lower n or raise corpus_size)")
+        raise corpus.too_few_rows(NAME, n, source, len(out), bool(exclude))
     return out
 
 
@@ -300,7 +298,7 @@ def from_service(info) -> dict | None:
 
 
 FAMILY = Family(
-    name=NAME, config=codecorpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
+    name=NAME, config=corpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
     score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
     to_service=to_service, from_service=from_service,
 )

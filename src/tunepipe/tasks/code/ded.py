@@ -1,6 +1,6 @@
 """DED -- deduction: given a problem statement, write the program.
 
-Rules (TASKS.md, as the Affine validators implement them):
+Rules (docs/reference/validators.md, as the Affine validators implement them):
 
 - the response is stripped first; an empty one scores 0 without running anything;
 - extraction: the LAST ```python block, else the last fenced block of any kind, else the
@@ -12,7 +12,7 @@ Rules (TASKS.md, as the Affine validators implement them):
   ``result = fn_name(*input)`` / ``print(result)`` under a ``__main__`` guard and expects
   ``output[0]`` when ``output`` is a non-empty list; other types are skipped;
 - each test runs as the validators' executor does
-  (:func:`tunepipe.tasks.codecorpus.execute`: the ``solve()`` rule -- a second run with a
+  (:func:`tunepipe.tasks.code.executor.execute`: the ``solve()`` rule -- a second run with a
   runner only when the first printed nothing and there is no main guard --, strict
   UTF-8, output cut at 1 MB and compared, "[TIMEOUT]" on stderr);
 - a test passes iff stderr is blank (whitespace-only stderr passes, unlike ABD) and the
@@ -23,7 +23,7 @@ Rules (TASKS.md, as the Affine validators implement them):
   :func:`check_spec` refuses them.
 
 The interpreter (``python``) and ``hash_seed`` of a spec are its run settings, as for
-ABD (see :mod:`tunepipe.tasks.abd`). :func:`build` keeps only rows whose reference
+ABD (see :mod:`tunepipe.tasks.code.abd`). :func:`build` keeps only rows whose reference
 program scores 1.0 under these rules. Scorers never raise: :func:`parse`, :func:`score`
 and :func:`score_many` give a score (or None for an unusable spec) for any completion.
 
@@ -35,8 +35,9 @@ from __future__ import annotations
 import random
 
 from tunepipe import TunepipeError
-from tunepipe.tasks import codecorpus
-from tunepipe.tasks.codecorpus import DEFAULT_LIMITS, load_rl_python  # noqa: F401 (re-export)
+from tunepipe.tasks.code import corpus, executor
+from tunepipe.tasks.code.corpus import load_rl_python  # noqa: F401 (re-export)
+from tunepipe.tasks.code.executor import DEFAULT_LIMITS  # noqa: F401 (re-export)
 
 NAME = "ded"
 SPLIT_GROUP = "code"   # see abd.SPLIT_GROUP
@@ -57,7 +58,7 @@ def parse(completion, spec: dict | None = None) -> str | None:
     if not isinstance(completion, str):
         return None
     try:
-        return codecorpus.strip_fences(completion)
+        return executor.strip_fences(completion)
     except Exception:
         return None
 
@@ -77,7 +78,7 @@ def tests_of(spec: dict) -> list | None:
         tests = spec["tests"]
     elif "verification_info" in spec:
         try:
-            tests = codecorpus.parse_verification_info(spec["verification_info"]).get("test_cases")
+            tests = executor.parse_verification_info(spec["verification_info"]).get("test_cases")
         except ValueError:
             return None
     else:
@@ -93,12 +94,12 @@ def test_program(program: str, case: dict) -> tuple[str, str, str] | None:
         return None
     ctype = case.get("type")
     if ctype == "stdin_stdout":
-        inp = codecorpus.to_str(case.get("input"))
-        return program, inp if inp.endswith("\n") else inp + "\n", codecorpus.to_str(case.get("output"))
+        inp = executor.to_str(case.get("input"))
+        return program, inp if inp.endswith("\n") else inp + "\n", executor.to_str(case.get("output"))
     if ctype == "function_call":
         args = case.get("input", [])
         exp = case.get("output")
-        exp = codecorpus.to_str(exp[0]) if isinstance(exp, list) and exp else codecorpus.to_str(exp)
+        exp = executor.to_str(exp[0]) if isinstance(exp, list) and exp else executor.to_str(exp)
         call = (f"\nif __name__ == '__main__':\n"
                 f"    result = {case.get('fn_name')}(*{args!r})\n"
                 "    print(result)")
@@ -116,7 +117,7 @@ def check_spec(spec) -> None:
     elif "verification_info" in spec:
         name = "verification_info"
         try:
-            info = codecorpus.parse_verification_info(spec["verification_info"])
+            info = executor.parse_verification_info(spec["verification_info"])
         except ValueError as e:
             raise ValueError(f"verification_info: {e}") from None
         if "test_cases" not in info:
@@ -153,7 +154,7 @@ def check_spec(spec) -> None:
                                  f"got {type(case['input']).__name__}")
     if not any(case.get("type") in _RUNNABLE for case in tests):
         raise ValueError(f"{name}: no runnable test case (types: {', '.join(_RUNNABLE)})")
-    codecorpus.check_run_spec(spec)
+    executor.check_run_spec(spec)
 
 
 def score(completion, spec: dict) -> float | None:
@@ -164,7 +165,7 @@ def score(completion, spec: dict) -> float | None:
     if tests is None:
         return None
     try:
-        codecorpus.run_limits(spec)
+        executor.run_limits(spec)
     except ValueError:
         return None
     if not tests:
@@ -180,7 +181,7 @@ def score(completion, spec: dict) -> float | None:
             continue
         src, stdin, expected = job
         try:
-            out, err = codecorpus.execute(src, stdin, spec)
+            out, err = executor.execute(src, stdin, spec)
         except ValueError:   # the interpreter went away
             return None
         if err.strip() or normalize(out) != normalize(expected):
@@ -190,7 +191,7 @@ def score(completion, spec: dict) -> float | None:
 
 def score_many(completions: list[str], specs: list[dict], workers: int | None = None) -> list:
     """:func:`score` over a batch, in parallel."""
-    return codecorpus.score_many(score, completions, specs, workers)
+    return executor.score_many(score, completions, specs, workers)
 
 
 def answer_for(program: str) -> str:
@@ -198,7 +199,7 @@ def answer_for(program: str) -> str:
 
 
 def build(n: int, rng: random.Random, *, source: str = "builtin",
-          prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = codecorpus.BUILTIN_SIZE,
+          prompt_template: str = PROMPT_TEMPLATE, corpus_size: int = corpus.BUILTIN_SIZE,
           corpus_seed: int = 0, timeout_s: float | None = None, cpu_s: float | None = None,
           memory_mb: int | None = None, max_output_bytes: int | None = None,
           python: str | None = None, hash_seed: int | None = None,
@@ -216,11 +217,11 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise TunepipeError(f"ded prompt_template: invalid str.format template "
                             f"({type(e).__name__}: {e}); available field: {{problem}}") from None
-    limits = codecorpus.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
-                                         max_output_bytes=max_output_bytes, python=python,
-                                         hash_seed=hash_seed))
-    rows = codecorpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
-    order = codecorpus.sample_order(len(rows), rng)
+    limits = executor.limits_from(dict(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb,
+                                       max_output_bytes=max_output_bytes, python=python,
+                                       hash_seed=hash_seed))
+    rows = corpus.load_source(source, corpus_size=corpus_size, corpus_seed=corpus_seed)
+    order = corpus.sample_order(len(rows), rng)
     out: list[dict] = []
     pos = 0
     while len(out) < n and pos < len(order):
@@ -231,10 +232,10 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
         for i in batch:
             where = f"ded source {source!r}: row {i}"
             row = rows[i]
-            problem = codecorpus.field(row, "prompt", where)
-            program = codecorpus.field(row, "program", where)
+            problem = corpus.field(row, "prompt", where)
+            program = corpus.field(row, "program", where)
             try:
-                info = codecorpus.parse_verification_info(codecorpus.field(row, "verification_info", where))
+                info = executor.parse_verification_info(corpus.field(row, "verification_info", where))
             except ValueError as e:
                 raise TunepipeError(f"{where}: field 'verification_info': {e}") from None
             tests = info.get("test_cases")
@@ -260,16 +261,13 @@ def build(n: int, rng: random.Random, *, source: str = "builtin",
                 if len(out) == n:
                     break
     if len(out) < n:
-        raise TunepipeError(f"ded: {n} rows requested but source {source!r} has only "
-                            f"{len(out)} usable rows"
-                            f"{' outside the held-out programs' if exclude else ''} "
-                            "(lower n or raise corpus_size)")
+        raise corpus.too_few_rows(NAME, n, source, len(out), bool(exclude))
     return out
 
 
 def source_key(row: dict) -> str:
     """The source program of a row (its reference solution): what train and test must not
-    share -- the same key as :func:`tunepipe.tasks.abd.source_key`."""
+    share -- the same key as :func:`tunepipe.tasks.code.abd.source_key`."""
     return parse(row["answer"]) or ""
 
 
@@ -291,6 +289,6 @@ def _build(n: int, rng: random.Random, cfg, req: BuildRequest) -> list[dict]:
 
 
 FAMILY = Family(
-    name=NAME, config=codecorpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
+    name=NAME, config=corpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
     score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
 )
