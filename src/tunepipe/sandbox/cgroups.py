@@ -4,13 +4,11 @@ Stdlib only (any CPython >= 3.9)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
 from .constants import CGROUP_SLACK_MB, MAX_PROCS
 from .syscalls import _write
 
-if TYPE_CHECKING:
-    from .server import _Features
+# `_Features` (annotations only, never evaluated) is server.py's: not imported, so the
+# layers below the zygote server do not import it back
 
 
 def _own_cgroup(controller: str) -> str | None:

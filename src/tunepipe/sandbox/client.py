@@ -229,8 +229,6 @@ class _Zygote:
     def __init__(self, python: str, hash_seed: int | None):
         import subprocess
 
-        from . import server
-
         self.owner = os.getpid()
         self.lock = threading.Lock()
         self.slots: dict[int, socket.socket] = {}
@@ -241,7 +239,7 @@ class _Zygote:
             cwd = ""
         private = [d for d in (cwd, os.path.expanduser("~")) if d and d != "~"]
         # site-packages on (programs may import numpy...), user site off (homes are hidden)
-        cmd = [python, "-s", os.path.abspath(server.__file__), "--zygote",
+        cmd = [python, "-s", os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"), "--zygote",
                str(child.fileno()), json.dumps({"namespaces": _CONFIG["namespaces"],
                                                 "private_dirs": private})]
         env = dict(CLEAN_ENV)

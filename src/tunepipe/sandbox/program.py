@@ -8,16 +8,14 @@ import os
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING
-
 from .constants import FILE_SIZE_MB, MAX_OPEN_FILES, MAX_PROCS, TMPFS_MB
 from .fs import _bind_back, _outermost_under
 from .syscalls import (CLONE_NEWIPC, CLONE_NEWNS, MS_NODEV, MS_NOEXEC, MS_NOSUID, PR_SET_DUMPABLE,
                        PR_SET_NO_NEW_PRIVS, _drop_caps, _mount, _prctl_linux, _unshare, _write,
                        _write_fd)
 
-if TYPE_CHECKING:
-    from .server import _Features
+# `_Features` (annotations only, never evaluated) is server.py's: not imported, so the
+# layers below the zygote server do not import it back
 
 
 def _child(req, in_r, out_w, err_w, wp, host_workdir, uid, f: _Features) -> None:
