@@ -1,5 +1,6 @@
 """Tiny 2-step SFT (full and LoRA) and GRPO runs through the real training glue: the
 weights must change, outputs must load, and an interrupted run resumes."""
+import importlib
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,9 @@ import torch
 
 from tunepipe.episodes import EpisodeArgs
 from tunepipe import TunepipeError, io, models, training
+
+#: the module behind training.grpo (the package's ``grpo`` attribute is the function): patch names here
+GRPO_MODULE = importlib.import_module("tunepipe.training.grpo")
 
 
 def sft_args(**kw):
@@ -40,7 +44,7 @@ def reward_length(monkeypatch) -> None:
         return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
                                                                                     completions)]
 
-    monkeypatch.setattr(training, "reward_function", varied)
+    monkeypatch.setattr(GRPO_MODULE, "reward_function", varied)
 
 
 def weights(path) -> dict:
