@@ -312,3 +312,27 @@ def test_sft_max_steps_zero_lets_epochs_decide(tiny_model, tmp_path):
                        base=str(tiny_model / "base"), out=str(tmp_path / "sft"), ckpt_dir=str(tmp_path / "ckpt"),
                        live_dir=str(tmp_path / "live"), seed=0)
     assert res["steps"] == 6          # 32 rows, 8 held out for eval: 24 / 8 per step x 2 epochs
+
+
+def test_shared_prefix_needs_the_trl_its_overrides_were_tested_with(tiny_model, tmp_path, monkeypatch):
+    """grpo.shared_prefix overrides private GRPOTrainer methods: another TRL is a one-line error
+    before any work; TRL's own path (shared_prefix: false) runs with any TRL."""
+    import trl
+    from trl import GRPOTrainer
+
+    from tunepipe.training import trl_overrides
+
+    assert trl.__version__ in trl_overrides.TESTED_TRL   # the installed TRL is the tested one
+    monkeypatch.setattr(trl, "__version__", "9.9.9")
+    kw = dict(data=str(tiny_model / "train.jsonl"), init=str(tiny_model / "base"), out=str(tmp_path / "grpo"),
+              ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"),
+              completions_csv=str(tmp_path / "c.csv"), seed=0)
+    with pytest.raises(TunepipeError) as e:
+        training.grpo(grpo_args(), **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and "trl 9.9.9" in msg and f"pin trl=={trl_overrides.TESTED_TRL[-1]}" in msg
+    assert "grpo.shared_prefix: false" in msg
+    assert not (tmp_path / "ckpt").exists()             # failed before any work
+    with pytest.raises(TunepipeError, match="trl 9.9.9"):
+        trl_overrides._grpo_trainer(rows=False, shared_prefix=True)
+    assert trl_overrides._grpo_trainer(rows=False, shared_prefix=False) is GRPOTrainer

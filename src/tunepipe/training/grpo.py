@@ -12,7 +12,7 @@ from tunepipe import TunepipeError, io, models, tasks
 from tunepipe.episodes import EpisodeArgs
 from tunepipe.training.common import LiveCallback, _common, _train_and_save, fingerprint, load_trainable, \
     per_device, prepare_checkpoints, trainable
-from tunepipe.training.trl_overrides import _grpo_trainer, score_target_positions_only
+from tunepipe.training.trl_overrides import _grpo_trainer, check_trl_version, score_target_positions_only
 
 
 @dataclass
@@ -218,6 +218,8 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
 
     if a.greedy_in_group and (not a.shared_prefix or a.use_vllm):
         raise TunepipeError("grpo.greedy_in_group needs grpo.shared_prefix: true and grpo.use_vllm: false")
+    if a.shared_prefix:
+        check_trl_version()   # before any work: the overrides are tested with one TRL
     rows = io.read_jsonl(data, required=("prompt_text", "task", "spec"))
     if not rows:
         raise TunepipeError(f"{data}: no training rows")

@@ -1,8 +1,28 @@
 """Everything that overrides or patches TRL's private API (names with a leading underscore,
 which TRL changes without notice between releases): the GRPOTrainer subclass behind
 ``grpo.shared_prefix`` / ``grpo.greedy_in_group`` and environment rollouts, and the CPU
-decision of TRL's fused LM head. Upgrading TRL means re-checking this module."""
+decision of TRL's fused LM head. Upgrading TRL means re-checking this module, then adding
+its version to :data:`TESTED_TRL`."""
 from __future__ import annotations
+
+from tunepipe import TunepipeError
+
+#: the TRL versions the private-method overrides below were written and tested against
+#: (``GRPOTrainer._generate_single_turn``, ``_get_per_token_logps_and_entropies``,
+#: ``_generate_and_score_completions``; pyproject.toml pins the last one)
+TESTED_TRL = ("1.16.0",)
+
+
+def check_trl_version() -> None:
+    """``grpo.shared_prefix`` replaces private GRPOTrainer methods, whose signatures and return
+    values another TRL may change without notice (a silent wrong loss, not an error): with a
+    TRL not in :data:`TESTED_TRL`, fail with a one-line :class:`~tunepipe.TunepipeError`."""
+    import trl
+
+    if trl.__version__ not in TESTED_TRL:
+        tested = " or ".join(TESTED_TRL)
+        raise TunepipeError(f"grpo.shared_prefix overrides private methods of trl {trl.__version__}; tested with "
+                            f"trl {tested}: pin trl=={TESTED_TRL[-1]} or set grpo.shared_prefix: false")
 
 
 def score_target_positions_only() -> None:
@@ -65,9 +85,12 @@ def _decode_groups(model, ids, mask, generation_config, greedy_first: bool, eos_
 def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False):
     """GRPOTrainer, with ``rows``: the batch's rows kept where :func:`rollout_function` finds
     them (TRL passes the prompts only); with ``shared_prefix``: each group's prompt runs once
-    in generation and in the loss (:mod:`tunepipe.prefix`), where TRL's path allows it."""
+    in generation and in the loss (:mod:`tunepipe.prefix`), where TRL's path allows it
+    (a TRL not in :data:`TESTED_TRL` is then an error: :func:`check_trl_version`)."""
     from trl import GRPOTrainer
 
+    if shared_prefix or greedy_in_group:
+        check_trl_version()
     if not rows and not shared_prefix and not greedy_in_group:
         return GRPOTrainer
 
