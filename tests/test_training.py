@@ -15,8 +15,8 @@ GRPO_MODULE = importlib.import_module("tunepipe.training.grpo")
 
 def sft_args(**kw):
     lora = training.LoraArgs(enabled=kw.pop("lora", False), r=4, alpha=8, dropout=0.0, target_modules="all-linear")
-    base = dict(max_steps=2, epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2, lr_scheduler="constant",
-                warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
+    base = dict(max_steps=2, num_train_epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2,
+                lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
                 eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, micro_batches=1, oversample=None, dtype="float32", lora=lora)
     base.update(kw)
     return training.SFTArgs(**base)
@@ -24,7 +24,7 @@ def sft_args(**kw):
 
 def grpo_args(**kw):
     base = dict(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, learning_rate=1e-2,
-                lr_scheduler="constant", warmup_ratio=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
+                lr_scheduler_type="constant", warmup_steps=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
                 mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, invalid_penalty=0.0,
                 logging_steps=1,
@@ -306,9 +306,9 @@ def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, 
         assert torch.allclose(again[n], saved[n], atol=1e-6), n
 
 
-def test_sft_max_steps_zero_lets_epochs_decide(tiny_model, tmp_path):
-    """sft.max_steps <= 0: sft.epochs sets the length (transformers alone would train 0 steps)."""
-    res = training.sft(sft_args(max_steps=0, epochs=2.0, save_steps=0), data=str(tiny_model / "train.jsonl"),
+def test_sft_max_steps_zero_lets_num_train_epochs_decide(tiny_model, tmp_path):
+    """sft.max_steps <= 0: sft.num_train_epochs sets the length (transformers alone would train 0 steps)."""
+    res = training.sft(sft_args(max_steps=0, num_train_epochs=2.0, save_steps=0), data=str(tiny_model / "train.jsonl"),
                        base=str(tiny_model / "base"), out=str(tmp_path / "sft"), ckpt_dir=str(tmp_path / "ckpt"),
                        live_dir=str(tmp_path / "live"), seed=0)
     assert res["steps"] == 6          # 32 rows, 8 held out for eval: 24 / 8 per step x 2 epochs

@@ -22,8 +22,8 @@ class GRPOArgs:
     num_generations: int
     max_completion_length: int
     learning_rate: float
-    lr_scheduler: str
-    warmup_ratio: float
+    lr_scheduler_type: str
+    warmup_steps: float              # < 1: a share of the steps, >= 1: a number of steps (TrainingArguments)
     max_grad_norm: float
     beta: float
     epsilon: float

@@ -22,12 +22,12 @@ class LoraArgs:
 @dataclass
 class SFTArgs:
     max_steps: int
-    epochs: float
+    num_train_epochs: float
     batch_size: int
     grad_accum: int
     learning_rate: float
-    lr_scheduler: str
-    warmup_ratio: float
+    lr_scheduler_type: str
+    warmup_steps: float              # < 1: a share of the steps, >= 1: a number of steps (TrainingArguments)
     weight_decay: float
     max_grad_norm: float
     max_length: int
@@ -185,8 +185,8 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
     cfg = SFTConfig(
         **{**_common(a, Path(ckpt_dir), seed),
-           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: sft.epochs decides (transformers: 0 steps)
-        num_train_epochs=a.epochs,
+           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: sft.num_train_epochs decides (transformers: 0 steps)
+        num_train_epochs=a.num_train_epochs,
         per_device_train_batch_size=micro_batch(a),
         per_device_eval_batch_size=max(1, a.batch_size // world_size()),
         gradient_accumulation_steps=a.grad_accum * a.micro_batches,
