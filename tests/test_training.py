@@ -336,3 +336,50 @@ def test_shared_prefix_needs_the_trl_its_overrides_were_tested_with(tiny_model, 
     with pytest.raises(TunepipeError, match="trl 9.9.9"):
         trl_overrides._grpo_trainer(rows=False, shared_prefix=True)
     assert trl_overrides._grpo_trainer(rows=False, shared_prefix=False) is GRPOTrainer
+
+
+def test_trl_passthrough_reaches_the_config_and_checks_names(tmp_path):
+    """sft.trl / grpo.trl: further SFTConfig / GRPOConfig fields, checked against TRL's own
+    dataclass fields; a field tunepipe sets from one of our keys is an error naming that key."""
+    from trl import GRPOConfig, SFTConfig
+
+    cfg = training.grpo_config(grpo_args(trl={"top_p": 0.9}), ckpt_dir=str(tmp_path), seed=0)
+    assert isinstance(cfg, GRPOConfig) and cfg.top_p == 0.9 and cfg.temperature == 1.0
+    assert training.grpo_config(grpo_args(), ckpt_dir=str(tmp_path), seed=0).top_p == 1.0   # TRL's default
+    cfg = training.sft_config(sft_args(trl={"adam_beta2": 0.95}), ckpt_dir=str(tmp_path), seed=0, evaluate=False)
+    assert isinstance(cfg, SFTConfig) and cfg.adam_beta2 == 0.95 and cfg.learning_rate == 1e-2
+    with pytest.raises(TunepipeError) as e:
+        training.grpo_trl_kwargs(grpo_args(trl={"loss_typ": "grpo"}), where="params.yaml")
+    assert str(e.value) == "params.yaml: grpo.trl.loss_typ: not a GRPOConfig field; did you mean loss_type?"
+    with pytest.raises(TunepipeError, match=r"^sft\.trl\.zzz: not a SFTConfig field$"):
+        training.sft_config(sft_args(trl={"zzz": 1}), ckpt_dir=str(tmp_path), seed=0, evaluate=False)
+    # one source of truth: our keys' fields (TRL's names or not) and the fields tunepipe fixes
+    for section, args, field, needle in [
+            ("grpo", grpo_args, "temperature", "set from grpo.temperature"),
+            ("grpo", grpo_args, "per_device_train_batch_size", "grpo.prompts_per_step and grpo.num_generations"),
+            ("sft", sft_args, "gradient_accumulation_steps", "sft.grad_accum and sft.micro_batches"),
+            ("sft", sft_args, "gradient_checkpointing", "set from sft.activation_checkpointing"),
+            ("sft", sft_args, "seed", "set from base.seed"),
+            ("sft", sft_args, "report_to", "tunepipe sets report_to itself")]:
+        check = training.grpo_trl_kwargs if section == "grpo" else training.sft_trl_kwargs
+        with pytest.raises(TunepipeError, match=rf"^{section}\.trl\.{field}: .*{needle}"):
+            check(args(trl={field: 1}))
+    # TRL's own rejection of a value passed through: one line naming the section's trl
+    with pytest.raises(TunepipeError, match=r"^grpo\.trl: GRPOConfig rejected"):
+        training.grpo_config(grpo_args(trl={"steps_per_generation": 3, "generation_batch_size": 5}),
+                             ckpt_dir=str(tmp_path), seed=0)
+
+
+@pytest.mark.parametrize("section", ["sft", "grpo"])
+def test_trl_sources_name_every_field_tunepipe_sets(section, tmp_path, monkeypatch):
+    """The map behind the one-source-of-truth error covers every field our builders set."""
+    mod = importlib.import_module(f"tunepipe.training.{section}")
+    seen = {}
+    monkeypatch.setattr(mod, "build_config", lambda cls, sec, ours, extra: seen.update(ours))
+    if section == "sft":
+        training.sft_config(sft_args(), ckpt_dir=str(tmp_path), seed=0, evaluate=True)
+    else:
+        training.grpo_config(grpo_args(), ckpt_dir=str(tmp_path), seed=0)
+    sources = getattr(mod, f"{section.upper()}_SOURCES")
+    assert seen and set(seen) <= set(sources), set(seen) - set(sources)
+    assert set(sources) - set(seen) == {"gradient_checkpointing"}   # transformers 5's alias of activation_checkpointing

@@ -207,6 +207,67 @@ def _common(a, out: Path, seed: int) -> dict:
     )
 
 
+#: the TRL config fields :func:`_common` sets, and from what: ``{s}`` is the section (sft, grpo).
+#: A source naming a params key is "ours"; one in parentheses is fixed by tunepipe.
+COMMON_SOURCES = {
+    "output_dir": "(the stage's --ckpt directory)",
+    "seed": "base.seed",
+    "learning_rate": "{s}.learning_rate",
+    "lr_scheduler_type": "{s}.lr_scheduler_type",
+    "warmup_steps": "{s}.warmup_steps",
+    "max_grad_norm": "{s}.max_grad_norm",
+    "max_steps": "{s}.max_steps",
+    "logging_steps": "{s}.logging_steps",
+    "save_strategy": "{s}.save_steps",
+    "save_steps": "{s}.save_steps",
+    "save_total_limit": "(2: the resumable checkpoints under --ckpt)",
+    "activation_checkpointing": "{s}.activation_checkpointing",
+    "gradient_checkpointing": "{s}.activation_checkpointing",   # transformers 5's deprecated alias
+    "bf16": "{s}.dtype",
+    "fp16": "{s}.dtype",
+    "report_to": "(none: dvclive writes the curves)",
+    "disable_tqdm": "(false)",
+    "dataloader_num_workers": "(0)",
+    "dataloader_pin_memory": "(on with CUDA only)",
+}
+
+
+def trl_kwargs(extra: dict, section: str, cfg_cls, sources: dict[str, str], where: str | None = None) -> dict:
+    """``<section>.trl``: further ``cfg_cls`` (SFTConfig / GRPOConfig) fields passed straight
+    through, checked against TRL's own dataclass fields. An unknown name, or a field tunepipe
+    already sets (``sources``: from one of our keys, or fixed), is a one-line
+    :class:`~tunepipe.TunepipeError` (``where``: the params file, its prefix). Returns them."""
+    import dataclasses
+    import difflib
+
+    fields = sorted(f.name for f in dataclasses.fields(cfg_cls) if f.init)
+    at = f"{where}: " if where else ""
+    for key in extra:
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise TunepipeError(f"{at}{section}.trl.{key}: not a {cfg_cls.__name__} field{hint}")
+        src = sources.get(key)
+        if src is not None and src.startswith("("):
+            raise TunepipeError(f"{at}{section}.trl.{key}: tunepipe sets {key} itself {src}")
+        if src is not None:
+            src = src.format(s=section)
+            raise TunepipeError(f"{at}{section}.trl.{key}: set from {src} (one source of truth): set {src} instead")
+    return dict(extra)
+
+
+def build_config(cfg_cls, section: str, ours: dict, extra: dict):
+    """``cfg_cls(**ours, **extra)``, ``extra`` checked by :func:`trl_kwargs`; TRL's own rejection
+    of a passed-through value becomes a one-line error naming ``<section>.trl``."""
+    if not extra:
+        return cfg_cls(**ours)
+    try:
+        return cfg_cls(**ours, **extra)
+    except (TypeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise TunepipeError(f"{section}.trl: {cfg_cls.__name__} rejected {sorted(extra)}: {first}") from None
+
+
 def trainable(model) -> dict:
     """The parameters an optimizer step changes, by name."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tunepipe import TunepipeError, io, models, tasks
 from tunepipe.episodes import EpisodeArgs
-from tunepipe.training.common import LiveCallback, _common, _train_and_save, fingerprint, load_trainable, \
-    per_device, prepare_checkpoints, trainable
+from tunepipe.training.common import COMMON_SOURCES, LiveCallback, _common, _train_and_save, build_config, \
+    fingerprint, load_trainable, per_device, prepare_checkpoints, trainable, trl_kwargs
 from tunepipe.training.trl_overrides import _grpo_trainer, check_trl_version, score_target_positions_only
 
 
@@ -52,6 +53,8 @@ class GRPOArgs:
     # > 0: the saved model is the exponential moving average of the weights over the steps
     # (ema <- decay * ema + (1 - decay) * weights after each step), not the last step's weights
     ema_decay: float = 0.0
+    # further GRPOConfig fields, passed straight through (checked against TRL's: :func:`grpo_trl_kwargs`)
+    trl: dict[str, Any] = field(default_factory=dict)
 
 
 LOG_COLUMNS = ["call", "task", "prompt", "completion", "parsed", "reward", "invalid", "error"]
@@ -207,6 +210,47 @@ def ema_callback(decay: float):
     return _EMA()
 
 
+#: the GRPOConfig fields tunepipe sets (:func:`grpo_config`), and from what (see ``COMMON_SOURCES``)
+GRPO_SOURCES = {
+    **COMMON_SOURCES,
+    "per_device_train_batch_size": "grpo.prompts_per_step and grpo.num_generations",
+    **{name: f"grpo.{name}" for name in ("num_generations", "max_completion_length", "beta", "epsilon", "loss_type",
+                                         "scale_rewards", "temperature", "num_iterations",
+                                         "mask_truncated_completions", "use_vllm", "vllm_mode")},
+}
+
+
+def grpo_trl_kwargs(a: GRPOArgs, where: str | None = None) -> dict:
+    """``grpo.trl``, checked against GRPOConfig's fields (``where``: the params file)."""
+    from trl import GRPOConfig
+
+    return trl_kwargs(a.trl, "grpo", GRPOConfig, GRPO_SOURCES, where)
+
+
+def grpo_config(a: GRPOArgs, *, ckpt_dir: str, seed: int):
+    """The run's GRPOConfig: our keys' fields, then ``grpo.trl``'s. Builds no model: tests
+    read it without training."""
+    from trl import GRPOConfig
+
+    ours = dict(
+        **_common(a, Path(ckpt_dir), seed),
+        per_device_train_batch_size=per_device(a.prompts_per_step * a.num_generations,
+                                               "grpo.prompts_per_step x grpo.num_generations"),
+        num_generations=a.num_generations,
+        max_completion_length=a.max_completion_length,
+        beta=a.beta,
+        epsilon=a.epsilon,
+        loss_type=a.loss_type,
+        scale_rewards=a.scale_rewards,
+        temperature=a.temperature,
+        num_iterations=a.num_iterations,
+        mask_truncated_completions=a.mask_truncated_completions,
+        use_vllm=a.use_vllm,
+        vllm_mode=a.vllm_mode,
+    )
+    return build_config(GRPOConfig, "grpo", ours, grpo_trl_kwargs(a))
+
+
 def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir: str, completions_csv: str, seed: int,
          callbacks: tuple = ()) -> dict:
     """GRPO from the SFT model, rewarded by the task scorers (the evaluator's scorers).
@@ -214,7 +258,6 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     checkpoint trajectory)."""
     from datasets import Dataset
     from transformers import set_seed
-    from trl import GRPOConfig
 
     if a.greedy_in_group and (not a.shared_prefix or a.use_vllm):
         raise TunepipeError("grpo.greedy_in_group needs grpo.shared_prefix: true and grpo.use_vllm: false")
@@ -241,22 +284,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     tokenizer = models.load_tokenizer(init)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
-    cfg = GRPOConfig(
-        **_common(a, Path(ckpt_dir), seed),
-        per_device_train_batch_size=per_device(a.prompts_per_step * a.num_generations,
-                                               "grpo.prompts_per_step x grpo.num_generations"),
-        num_generations=a.num_generations,
-        max_completion_length=a.max_completion_length,
-        beta=a.beta,
-        epsilon=a.epsilon,
-        loss_type=a.loss_type,
-        scale_rewards=a.scale_rewards,
-        temperature=a.temperature,
-        num_iterations=a.num_iterations,
-        mask_truncated_completions=a.mask_truncated_completions,
-        use_vllm=a.use_vllm,
-        vllm_mode=a.vllm_mode,
-    )
+    cfg = grpo_config(a, ckpt_dir=ckpt_dir, seed=seed)
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
     model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)   # after the config: ZeRO-3 shards it
     log: list = []

@@ -1,12 +1,13 @@
 """SFT: TRL SFTTrainer configured from the ``sft`` params (:func:`sft`, the stage's work)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tunepipe import TunepipeError, io, models
-from tunepipe.training.common import LiveCallback, _common, _train_and_save, fingerprint, per_device, \
-    prepare_checkpoints, world_size
+from tunepipe.training.common import COMMON_SOURCES, LiveCallback, _common, _train_and_save, build_config, \
+    fingerprint, per_device, prepare_checkpoints, trl_kwargs, world_size
 from tunepipe.training.trl_overrides import score_target_positions_only
 
 
@@ -41,6 +42,8 @@ class SFTArgs:
     oversample: dict[str, int] | None   # task -> times each of its train rows (an episode: whole) is seen per epoch
     dtype: str
     lora: LoraArgs
+    # further SFTConfig fields, passed straight through (checked against TRL's: :func:`sft_trl_kwargs`)
+    trl: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         for task, n in (self.oversample or {}).items():
@@ -157,6 +160,52 @@ def _seeded_sampler_sft():
     return SeededSamplerSFT
 
 
+#: the SFTConfig fields tunepipe sets (:func:`sft_config`), and from what (see ``COMMON_SOURCES``)
+SFT_SOURCES = {
+    **COMMON_SOURCES,
+    "num_train_epochs": "sft.num_train_epochs",
+    "per_device_train_batch_size": "sft.batch_size and sft.micro_batches",
+    "per_device_eval_batch_size": "sft.batch_size",
+    "gradient_accumulation_steps": "sft.grad_accum and sft.micro_batches",
+    "weight_decay": "sft.weight_decay",
+    "max_length": "sft.max_length",
+    "completion_only_loss": "(true: the loss is on the completion and the model's turns only)",
+    "train_sampling_strategy": "sft.micro_batches and sft.group_by_length",
+    "eval_strategy": "sft.eval_steps and sft.eval_fraction",
+    "eval_steps": "sft.eval_steps",
+}
+
+
+def sft_trl_kwargs(a: SFTArgs, where: str | None = None) -> dict:
+    """``sft.trl``, checked against SFTConfig's fields (``where``: the params file)."""
+    from trl import SFTConfig
+
+    return trl_kwargs(a.trl, "sft", SFTConfig, SFT_SOURCES, where)
+
+
+def sft_config(a: SFTArgs, *, ckpt_dir: str, seed: int, evaluate: bool):
+    """The run's SFTConfig: our keys' fields, then ``sft.trl``'s (``evaluate``: there is a
+    validation split). Builds no model: tests read it without training."""
+    from trl import SFTConfig
+
+    ours = dict(
+        **{**_common(a, Path(ckpt_dir), seed),
+           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: sft.num_train_epochs decides (transformers: 0 steps)
+        num_train_epochs=a.num_train_epochs,
+        per_device_train_batch_size=micro_batch(a),
+        per_device_eval_batch_size=max(1, a.batch_size // world_size()),
+        gradient_accumulation_steps=a.grad_accum * a.micro_batches,
+        weight_decay=a.weight_decay,
+        max_length=a.max_length,
+        completion_only_loss=True,
+        train_sampling_strategy=("batch_rebalance" if a.micro_batches > 1 else
+                                 "group_by_length" if a.group_by_length else "random"),
+        eval_strategy="steps" if evaluate and a.eval_steps > 0 else "no",
+        eval_steps=max(a.eval_steps, 1),
+    )
+    return build_config(SFTConfig, "sft", ours, sft_trl_kwargs(a))
+
+
 def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: str, seed: int,
         callbacks: tuple = ()) -> dict:
     """Supervised fine-tuning on ``prompt_text`` -> ``completion_text`` (loss on the completion;
@@ -166,8 +215,6 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
 
     from datasets import Dataset
     from transformers import set_seed
-    from trl import SFTConfig
-
     _SeededSamplerSFT = _seeded_sampler_sft()
     rows = sft_examples(io.read_jsonl(data, required=("prompt_text", "completion_text")))
     if not rows:
@@ -183,21 +230,7 @@ def sft(a: SFTArgs, *, data: str, base: str, out: str, ckpt_dir: str, live_dir: 
     train = oversample(rows[n_eval:], a.oversample)   # after the eval carve: no row on both sides
     train_ds, eval_ds = to_ds(train), (to_ds(rows[:n_eval]) if n_eval else None)
     fp = fingerprint(asdict(a), seed, Path(data), Path(base) / "config.json")
-    cfg = SFTConfig(
-        **{**_common(a, Path(ckpt_dir), seed),
-           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: sft.num_train_epochs decides (transformers: 0 steps)
-        num_train_epochs=a.num_train_epochs,
-        per_device_train_batch_size=micro_batch(a),
-        per_device_eval_batch_size=max(1, a.batch_size // world_size()),
-        gradient_accumulation_steps=a.grad_accum * a.micro_batches,
-        weight_decay=a.weight_decay,
-        max_length=a.max_length,
-        completion_only_loss=True,
-        train_sampling_strategy=("batch_rebalance" if a.micro_batches > 1 else
-                                 "group_by_length" if a.group_by_length else "random"),
-        eval_strategy="steps" if eval_ds is not None and a.eval_steps > 0 else "no",
-        eval_steps=max(a.eval_steps, 1),
-    )
+    cfg = sft_config(a, ckpt_dir=ckpt_dir, seed=seed, evaluate=eval_ds is not None)
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
     model = models.load_model(base, dtype=a.dtype)   # after the config: ZeRO-3 loads it sharded
     trainer = _SeededSamplerSFT(
