@@ -49,7 +49,7 @@ def bare_cmd(project: Path, g: dict, steps: int, seed: int, work: Path) -> list[
             "--data", str(project / "data/reward/train.jsonl"), "--steps", str(steps),
             "--prompts-per-step", str(g["prompts_per_step"]), "--num-generations", str(g["num_generations"]),
             "--max-completion-length", str(g["max_completion_length"]), "--lr", str(float(g["learning_rate"])),
-            "--lr-scheduler", g["lr_scheduler"], "--temperature", str(g["temperature"]), "--beta", str(g["beta"]),
+            "--lr-scheduler", g["lr_scheduler_type"], "--temperature", str(g["temperature"]), "--beta", str(g["beta"]),
             "--epsilon", str(g["epsilon"]), "--loss-type", g["loss_type"], "--scale-rewards", g["scale_rewards"],
             "--partial-weight", str(g["partial_weight"]), "--logging-steps", str(g["logging_steps"]),
             "--seed", str(seed), "--out", str(work / "out"),

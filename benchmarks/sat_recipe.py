@@ -6,7 +6,7 @@ params plus dotted overrides (as ``dvc exp run -S``), and reports validation SAT
 sampled accuracy and pass@k after each stage, with Jeffreys intervals and wall times:
 
     python benchmarks/sat_recipe.py --project /tmp/rs --out benchmarks/results/sat_recipe.json \
-        -S sft.max_steps=300 -S sft.lr_scheduler=cosine -S grpo.max_steps=100
+        -S sft.max_steps=300 -S sft.lr_scheduler_type=cosine -S grpo.max_steps=100
 
 ``--sft-from DIR`` reuses an sft model (only grpo runs); ``--seed`` varies the training seed
 (the carve is fixed by ``--val-seed``); ``--every N`` also scores validation greedy accuracy on

@@ -87,7 +87,7 @@ def bare_cmd(project: Path, sft: dict, steps: int, seed: int, work: Path) -> lis
     return [bu.PY, str(bu.REPO / "benchmarks/bare_trl_sft.py"), "--base", str(project / "models/base"),
             "--data", str(project / "data/reward/train.jsonl"), "--steps", str(steps),
             "--batch-size", str(sft["batch_size"]), "--lr", str(float(sft["learning_rate"])),
-            "--lr-scheduler", sft["lr_scheduler"], "--max-length", str(sft["max_length"]),
+            "--lr-scheduler", sft["lr_scheduler_type"], "--max-length", str(sft["max_length"]),
             "--eval-fraction", str(sft["eval_fraction"]), "--seed", str(seed), "--out", str(work / "out"),
             "--activation-checkpointing", str(bool(sft["activation_checkpointing"])).lower()]
 

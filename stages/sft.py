@@ -12,6 +12,7 @@ def sft(params: str = "params.yaml", data: str = "data/reward/sft.jsonl", base: 
         out: str = "models/sft", ckpt: str = "models/checkpoints/sft", live: str = "metrics/sft") -> None:
     p = config.load(params)
     args = config.typed(training.SFTArgs, config.section(p, "sft"), "sft")
+    training.sft_trl_kwargs(args, where=p["__file__"])   # sft.trl's names, before any launch
     cli.maybe_relaunch(config.section(p, "launch"))
     res = training.sft(args, data=data, base=base, out=out, ckpt_dir=ckpt, live_dir=live,
                        seed=config.section(p, "base")["seed"])

@@ -177,6 +177,8 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
     data = tmp_path / "rows.jsonl"
     io.write_jsonl(data, rows + [{"id": "s", "task": "sat", "prompt_text": "x", "completion_text": "y",
                                   "spec": {"n_vars": 1, "clauses": [[1]]}, "obs_wrap": None}])
+    from test_training import GRPO_MODULE
+
     seen = {}
     real = training.rollout_function
 
@@ -190,7 +192,7 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
             return out
         return rollout
 
-    monkeypatch.setattr(training, "rollout_function", spy)
+    monkeypatch.setattr(GRPO_MODULE, "rollout_function", spy)
     real_reward = training.reward_function   # a random model never succeeds: vary the rewards by length
 
     def varied(name, weight, log, **kw):
@@ -198,7 +200,7 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
         return lambda prompts, completions, **k: [r + 0.01 * len(c) for r, c in zip(fn(prompts, completions, **k),
                                                                                     completions)]
 
-    monkeypatch.setattr(training, "reward_function", varied)
+    monkeypatch.setattr(GRPO_MODULE, "reward_function", varied)
     from test_training import changed, grpo_args, weights
 
     out, csv_path = tmp_path / "grpo", tmp_path / "completions.csv"

@@ -38,6 +38,15 @@ def test_params_value_of_the_wrong_type(tmp_path):
     assert not (tmp_path / "models").exists()
 
 
+def test_unknown_trl_field_names_the_nearest(tmp_path):
+    """grpo.trl passes GRPOConfig fields through: a misspelt one is a one-line error naming the
+    nearest field, before the stage loads anything."""
+    write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "grpo.trl": {"loss_typ": "grpo"}})
+    p = stage("grpo", "--params", "params.yaml", "--out", "models/grpo", cwd=tmp_path)
+    assert_one_line_error(p, "params.yaml: grpo.trl.loss_typ: not a GRPOConfig field; did you mean loss_type?")
+    assert not (tmp_path / "models").exists()
+
+
 @dataclasses.dataclass
 class Args:  # the shapes params sections use
     models: list[str]

@@ -1,5 +1,6 @@
 """Tiny 2-step SFT (full and LoRA) and GRPO runs through the real training glue: the
 weights must change, outputs must load, and an interrupted run resumes."""
+import importlib
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,14 @@ import torch
 from tunepipe.episodes import EpisodeArgs
 from tunepipe import TunepipeError, io, models, training
 
+#: the module behind training.grpo (the package's ``grpo`` attribute is the function): patch names here
+GRPO_MODULE = importlib.import_module("tunepipe.training.grpo")
+
 
 def sft_args(**kw):
     lora = training.LoraArgs(enabled=kw.pop("lora", False), r=4, alpha=8, dropout=0.0, target_modules="all-linear")
-    base = dict(max_steps=2, epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2, lr_scheduler="constant",
-                warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
+    base = dict(max_steps=2, num_train_epochs=1.0, batch_size=8, grad_accum=1, learning_rate=1e-2,
+                lr_scheduler_type="constant", warmup_steps=0.0, weight_decay=0.0, max_grad_norm=1.0, max_length=256, eval_fraction=0.25,
                 eval_steps=1, logging_steps=1, save_steps=1, activation_checkpointing=False, group_by_length=False, micro_batches=1, oversample=None, dtype="float32", lora=lora)
     base.update(kw)
     return training.SFTArgs(**base)
@@ -20,7 +24,7 @@ def sft_args(**kw):
 
 def grpo_args(**kw):
     base = dict(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, learning_rate=1e-2,
-                lr_scheduler="constant", warmup_ratio=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
+                lr_scheduler_type="constant", warmup_steps=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
                 mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, invalid_penalty=0.0,
                 logging_steps=1,
@@ -40,7 +44,7 @@ def reward_length(monkeypatch) -> None:
         return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
                                                                                     completions)]
 
-    monkeypatch.setattr(training, "reward_function", varied)
+    monkeypatch.setattr(GRPO_MODULE, "reward_function", varied)
 
 
 def weights(path) -> dict:
@@ -302,9 +306,80 @@ def test_grpo_ema_saves_the_moving_average_of_the_weights(tiny_model, tmp_path, 
         assert torch.allclose(again[n], saved[n], atol=1e-6), n
 
 
-def test_sft_max_steps_zero_lets_epochs_decide(tiny_model, tmp_path):
-    """sft.max_steps <= 0: sft.epochs sets the length (transformers alone would train 0 steps)."""
-    res = training.sft(sft_args(max_steps=0, epochs=2.0, save_steps=0), data=str(tiny_model / "train.jsonl"),
+def test_sft_max_steps_zero_lets_num_train_epochs_decide(tiny_model, tmp_path):
+    """sft.max_steps <= 0: sft.num_train_epochs sets the length (transformers alone would train 0 steps)."""
+    res = training.sft(sft_args(max_steps=0, num_train_epochs=2.0, save_steps=0), data=str(tiny_model / "train.jsonl"),
                        base=str(tiny_model / "base"), out=str(tmp_path / "sft"), ckpt_dir=str(tmp_path / "ckpt"),
                        live_dir=str(tmp_path / "live"), seed=0)
     assert res["steps"] == 6          # 32 rows, 8 held out for eval: 24 / 8 per step x 2 epochs
+
+
+def test_shared_prefix_needs_the_trl_its_overrides_were_tested_with(tiny_model, tmp_path, monkeypatch):
+    """grpo.shared_prefix overrides private GRPOTrainer methods: another TRL is a one-line error
+    before any work; TRL's own path (shared_prefix: false) runs with any TRL."""
+    import trl
+    from trl import GRPOTrainer
+
+    from tunepipe.training import trl_overrides
+
+    assert trl.__version__ in trl_overrides.TESTED_TRL   # the installed TRL is the tested one
+    monkeypatch.setattr(trl, "__version__", "9.9.9")
+    kw = dict(data=str(tiny_model / "train.jsonl"), init=str(tiny_model / "base"), out=str(tmp_path / "grpo"),
+              ckpt_dir=str(tmp_path / "ckpt"), live_dir=str(tmp_path / "live"),
+              completions_csv=str(tmp_path / "c.csv"), seed=0)
+    with pytest.raises(TunepipeError) as e:
+        training.grpo(grpo_args(), **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and "trl 9.9.9" in msg and f"pin trl=={trl_overrides.TESTED_TRL[-1]}" in msg
+    assert "grpo.shared_prefix: false" in msg
+    assert not (tmp_path / "ckpt").exists()             # failed before any work
+    with pytest.raises(TunepipeError, match="trl 9.9.9"):
+        trl_overrides._grpo_trainer(rows=False, shared_prefix=True)
+    assert trl_overrides._grpo_trainer(rows=False, shared_prefix=False) is GRPOTrainer
+
+
+def test_trl_passthrough_reaches_the_config_and_checks_names(tmp_path):
+    """sft.trl / grpo.trl: further SFTConfig / GRPOConfig fields, checked against TRL's own
+    dataclass fields; a field tunepipe sets from one of our keys is an error naming that key."""
+    from trl import GRPOConfig, SFTConfig
+
+    cfg = training.grpo_config(grpo_args(trl={"top_p": 0.9}), ckpt_dir=str(tmp_path), seed=0)
+    assert isinstance(cfg, GRPOConfig) and cfg.top_p == 0.9 and cfg.temperature == 1.0
+    assert training.grpo_config(grpo_args(), ckpt_dir=str(tmp_path), seed=0).top_p == 1.0   # TRL's default
+    cfg = training.sft_config(sft_args(trl={"adam_beta2": 0.95}), ckpt_dir=str(tmp_path), seed=0, evaluate=False)
+    assert isinstance(cfg, SFTConfig) and cfg.adam_beta2 == 0.95 and cfg.learning_rate == 1e-2
+    with pytest.raises(TunepipeError) as e:
+        training.grpo_trl_kwargs(grpo_args(trl={"loss_typ": "grpo"}), where="params.yaml")
+    assert str(e.value) == "params.yaml: grpo.trl.loss_typ: not a GRPOConfig field; did you mean loss_type?"
+    with pytest.raises(TunepipeError, match=r"^sft\.trl\.zzz: not a SFTConfig field$"):
+        training.sft_config(sft_args(trl={"zzz": 1}), ckpt_dir=str(tmp_path), seed=0, evaluate=False)
+    # one source of truth: our keys' fields (TRL's names or not) and the fields tunepipe fixes
+    for section, args, field, needle in [
+            ("grpo", grpo_args, "temperature", "set from grpo.temperature"),
+            ("grpo", grpo_args, "per_device_train_batch_size", "grpo.prompts_per_step and grpo.num_generations"),
+            ("sft", sft_args, "gradient_accumulation_steps", "sft.grad_accum and sft.micro_batches"),
+            ("sft", sft_args, "gradient_checkpointing", "set from sft.activation_checkpointing"),
+            ("sft", sft_args, "seed", "set from base.seed"),
+            ("sft", sft_args, "report_to", "tunepipe sets report_to itself")]:
+        check = training.grpo_trl_kwargs if section == "grpo" else training.sft_trl_kwargs
+        with pytest.raises(TunepipeError, match=rf"^{section}\.trl\.{field}: .*{needle}"):
+            check(args(trl={field: 1}))
+    # TRL's own rejection of a value passed through: one line naming the section's trl
+    with pytest.raises(TunepipeError, match=r"^grpo\.trl: GRPOConfig rejected"):
+        training.grpo_config(grpo_args(trl={"steps_per_generation": 3, "generation_batch_size": 5}),
+                             ckpt_dir=str(tmp_path), seed=0)
+
+
+@pytest.mark.parametrize("section", ["sft", "grpo"])
+def test_trl_sources_name_every_field_tunepipe_sets(section, tmp_path, monkeypatch):
+    """The map behind the one-source-of-truth error covers every field our builders set."""
+    mod = importlib.import_module(f"tunepipe.training.{section}")
+    seen = {}
+    monkeypatch.setattr(mod, "build_config", lambda cls, sec, ours, extra: seen.update(ours))
+    if section == "sft":
+        training.sft_config(sft_args(), ckpt_dir=str(tmp_path), seed=0, evaluate=True)
+    else:
+        training.grpo_config(grpo_args(), ckpt_dir=str(tmp_path), seed=0)
+    sources = getattr(mod, f"{section.upper()}_SOURCES")
+    assert seen and set(seen) <= set(sources), set(seen) - set(sources)
+    assert set(sources) - set(seen) == {"gradient_checkpointing"}   # transformers 5's alias of activation_checkpointing
