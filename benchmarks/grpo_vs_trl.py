@@ -44,14 +44,14 @@ def ours_cmd(project: Path, params: Path, work: Path) -> list[str]:
             "--completions", str(work / "completions.csv")]
 
 
-def bare_cmd(project: Path, g: dict, steps: int, seed: int, work: Path) -> list[str]:
+def bare_cmd(project: Path, g: dict, partial_weight: float, steps: int, seed: int, work: Path) -> list[str]:
     return [bu.PY, str(bu.REPO / "benchmarks/bare_trl_grpo.py"), "--init", str(project / "models/base"),
             "--data", str(project / "data/reward/train.jsonl"), "--steps", str(steps),
             "--prompts-per-step", str(g["prompts_per_step"]), "--num-generations", str(g["num_generations"]),
             "--max-completion-length", str(g["max_completion_length"]), "--lr", str(float(g["learning_rate"])),
             "--lr-scheduler", g["lr_scheduler_type"], "--temperature", str(g["temperature"]), "--beta", str(g["beta"]),
             "--epsilon", str(g["epsilon"]), "--loss-type", g["loss_type"], "--scale-rewards", g["scale_rewards"],
-            "--partial-weight", str(g["partial_weight"]), "--logging-steps", str(g["logging_steps"]),
+            "--partial-weight", str(partial_weight), "--logging-steps", str(g["logging_steps"]),
             "--seed", str(seed), "--out", str(work / "out"),
             "--activation-checkpointing", str(bool(g["activation_checkpointing"])).lower()]
 
@@ -194,7 +194,7 @@ def main() -> None:
     ours, bare = [], []
     for r in range(a.rounds):
         ours.append(run(f"ours (stages/grpo.py) r{r}", ours_cmd(project, p_ours, tmp / f"ours{r}"), tmp / f"ours{r}", project))
-        bare.append(run(f"bare TRL r{r}", bare_cmd(project, g, a.steps, seed, tmp / f"bare{r}"), tmp / f"bare{r}", project))
+        bare.append(run(f"bare TRL r{r}", bare_cmd(project, g, params["reward"]["sat"]["partial_weight"], a.steps, seed, tmp / f"bare{r}"), tmp / f"bare{r}", project))
     prof = None if a.no_profile else profile(project, params, a.steps, tmp / "profile")
 
     def side(rs):

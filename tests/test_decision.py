@@ -265,7 +265,7 @@ def test_reward_stage_writes_boltzmann_rewards_and_the_csv(tmp_path):
 
 def test_grpo_reward_log_and_invalid_penalty():
     log = []
-    primary = training.reward_function("strict", 0.0, log)
+    primary = training.reward_function("strict", log)
     spec = json.dumps(SPEC)
     comps = ["[1]", "[0] [2]", "garbage"]
     out = primary(["p"] * 3, comps, task=["decision"] * 3, spec=[spec] * 3)
@@ -277,7 +277,7 @@ def test_grpo_reward_log_and_invalid_penalty():
     alone = training.invalid_penalty_function(0.5)
     assert alone(["p"], ["[2]"], task=["decision"], spec=[spec]) == [0.0]
     with pytest.raises(TunepipeError, match="strict\\+partial"):
-        training.reward_function("strict+nothing", 0.0, [])
+        training.reward_function("strict+nothing", [])
 
 
 # ------------------------------------------------------------ DVC: params and sources

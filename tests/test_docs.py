@@ -25,6 +25,8 @@ FREE_FORM_MAPPINGS = {
     "sft.oversample",        # task -> times each train row is seen per epoch
     "evaluate.extra_models", # model name -> local model dir
     "families",              # task name -> the module of a family of your own
+    "sft.trl",               # any further SFTConfig field
+    "grpo.trl",              # any further GRPOConfig field
 }
 
 # Names of files outside the repository; the repo must be self-contained. This file is

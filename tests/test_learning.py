@@ -34,6 +34,8 @@ def test_base_below_sft_below_grpo_on_a_validation_split(tmp_path):
     train, val = rows_of(2000, 0), rows_of(100, 1)   # the validation rows are carved apart from train
     keys = {r["spec"]["clauses"].__repr__() for r in train}
     val = [r for r in val if repr(r["spec"]["clauses"]) not in keys]
+    for r in train:   # what the reward stage writes (reward.sat.partial_weight)
+        r["spec"]["partial_weight"] = 0.2
     io.write_jsonl(tmp_path / "train.jsonl", train)
     models.build_tiny(tmp_path / "base", [r["prompt_text"] + r["completion_text"] for r in train], seed=0,
                       tiny=dict(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=4,
@@ -44,7 +46,7 @@ def test_base_below_sft_below_grpo_on_a_validation_split(tmp_path):
                  data=str(tmp_path / "train.jsonl"), base=str(tmp_path / "base"), out=str(tmp_path / "sft"),
                  ckpt_dir=str(tmp_path / "ck_sft"), live_dir=str(tmp_path / "live_sft"), seed=0)
     training.grpo(grpo_args(max_steps=25, prompts_per_step=4, num_generations=16, max_completion_length=16,
-                            learning_rate=2e-4, logging_steps=25, reward="strict+partial", partial_weight=0.2,
+                            learning_rate=2e-4, logging_steps=25, reward="strict+partial",
                             tasks=["sat"]),
                   data=str(tmp_path / "train.jsonl"), init=str(tmp_path / "sft"), out=str(tmp_path / "grpo"),
                   ckpt_dir=str(tmp_path / "ck_grpo"), live_dir=str(tmp_path / "live_grpo"),

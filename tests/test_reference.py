@@ -209,7 +209,7 @@ def test_group_z_scores_in_grpo_and_absolute_scores_in_evaluate(tiny_rm):
     ev = tasks.score_batch(["reference"] * 4, comps[:4], [test] * 4)
     assert ev == pytest.approx([(p + 1 / (1 + math.exp(-q))) / 2 for p, q in zip(b[:4], r[:4])])
     # the GRPO reward function of the pipeline calls the same scorer
-    out = training.reward_function("strict", 0.0, [])(["p"] * 6, comps, task=["reference"] * 6,
+    out = training.reward_function("strict", [])(["p"] * 6, comps, task=["reference"] * 6,
                                                       spec=[json.dumps(s) for s in specs])
     assert out == pytest.approx(expect, abs=1e-9)
     # rm alone: z-scores of the logit in GRPO

@@ -26,7 +26,7 @@ def grpo_args(**kw):
     base = dict(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, learning_rate=1e-2,
                 lr_scheduler_type="constant", warmup_steps=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
-                mask_truncated_completions=False, reward="strict+partial", partial_weight=0.5, invalid_penalty=0.0,
+                mask_truncated_completions=False, reward="strict+partial", invalid_penalty=0.0,
                 logging_steps=1,
                 save_steps=0, activation_checkpointing=False, dtype="float32", use_vllm=False, vllm_mode="colocate",
                 tasks=None, episode=EpisodeArgs(turn_tokens=24, max_length=None))
@@ -190,12 +190,12 @@ def test_reward_function_uses_the_task_scorer():
     import json
 
     log = []
-    fn = training.reward_function("strict", 0.0, log)
+    fn = training.reward_function("strict", log)
     spec = json.dumps({"n_vars": 2, "clauses": [[1], [-2]]})
     out = fn(["p", "p"], ["x1=True, x2=False", "x1=False"], task=["sat", "sat"], spec=[spec, spec])
     assert out == [1.0, 0.0] and len(log) == 2
     with pytest.raises(Exception, match="grpo.reward"):
-        training.reward_function("bogus", 0.0, [])
+        training.reward_function("bogus", [])
 
 
 def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
@@ -211,7 +211,7 @@ def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
     stripped = tok.decode(ids, skip_special_tokens=True)
     assert "<|channel|>" not in stripped                      # what TRL's `completions` holds
     log = []
-    fn = training.reward_function("strict", 0.0, log, decode=training.completion_decoder(model, tok))
+    fn = training.reward_function("strict", log, decode=training.completion_decoder(model, tok))
     spec = json.dumps({"n_vars": 1, "clauses": [[1]]})
     assert fn(["p"], [stripped], task=["sat"], spec=[spec], completion_ids=[ids]) == [1.0]
     assert log[0][3] == "<|channel|>final<|message|>x1=True"  # scored and logged: specials kept, cut at eos

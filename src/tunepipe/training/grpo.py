@@ -34,7 +34,6 @@ class GRPOArgs:
     num_iterations: int
     mask_truncated_completions: bool
     reward: str
-    partial_weight: float
     invalid_penalty: float   # > 0: a second reward function, -invalid_penalty for an invalid completion
     logging_steps: int
     save_steps: int
@@ -60,10 +59,11 @@ class GRPOArgs:
 LOG_COLUMNS = ["call", "task", "prompt", "completion", "parsed", "reward", "invalid", "error"]
 
 
-def reward_function(name: str, partial_weight: float, log: list, decode=None):
+def reward_function(name: str, log: list, decode=None):
     """The GRPO reward: the task's own scorer (``strict``: the evaluator's scorer), optionally
     plus one of the family's training-only shaping terms (``strict+<term>``, e.g.
-    ``strict+partial``: SAT's share of satisfied clauses) weighted by ``partial_weight``.
+    ``strict+partial``: SAT's share of satisfied clauses, weighted by ``reward.sat.partial_weight``,
+    which the reward stage put into the train specs: the family weighs its own term).
     Returns None for a sample its task cannot score (TRL masks it). Each sample is logged
     as a :data:`LOG_COLUMNS` row (the parsed answer as JSON, invalid = unscorable).
 
@@ -104,7 +104,7 @@ def reward_function(name: str, partial_weight: float, log: list, decode=None):
                 continue
             if out[i] is not None and term in family.shaping:
                 try:
-                    out[i] += partial_weight * float(family.shaping[term](tasks.response_text(completion, family.reads), s))
+                    out[i] += float(family.shaping[term](tasks.response_text(completion, family.reads), s))
                 except Exception:
                     errors[i] = True
             parsed = tasks.parse_completion(t, completion, s)
@@ -301,7 +301,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         extra["rollout_func"] = rollout_function(a, tokenizer, generation.stop_token_ids(model, tokenizer))
     trainer = _grpo_trainer(multi, a.shared_prefix, a.greedy_in_group)(
         model=model,
-        reward_funcs=[primary := reward_function(a.reward, a.partial_weight, log, decode=completion_decoder(model, tokenizer))]
+        reward_funcs=[primary := reward_function(a.reward, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),
         args=cfg,
         train_dataset=ds,
