@@ -195,8 +195,8 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
     monkeypatch.setattr(GRPO_MODULE, "rollout_function", spy)
     real_reward = training.reward_function   # a random model never succeeds: vary the rewards by length
 
-    def varied(name, weight, log, **kw):
-        fn = real_reward(name, weight, log, **kw)
+    def varied(name, log, **kw):
+        fn = real_reward(name, log, **kw)
         return lambda prompts, completions, **k: [r + 0.01 * len(c) for r, c in zip(fn(prompts, completions, **k),
                                                                                     completions)]
 

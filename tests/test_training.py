@@ -39,8 +39,8 @@ def reward_length(monkeypatch) -> None:
     and GRPO's advantages would be zero: add a length bonus to the real reward."""
     real = training.reward_function
 
-    def varied(name, weight, log, **kw):
-        fn = real(name, weight, log, **kw)
+    def varied(name, log, **kw):
+        fn = real(name, log, **kw)
         return lambda prompts, completions, **k: [r + 0.1 * len(c) for r, c in zip(fn(prompts, completions, **k),
                                                                                     completions)]
 

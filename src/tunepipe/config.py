@@ -98,9 +98,7 @@ def typed(cls, data: dict, where: str):
     values = {name: _check(data[name], hints[name], f"{where}.{name}") for name in fields if name in data}
     try:
         return cls(**values)
-    except TunepipeError:
-        raise
-    except ValueError as e:   # a dataclass's own checks (__post_init__): "<field>: <what>", located
+    except (TunepipeError, ValueError) as e:   # a dataclass's own checks (__post_init__): "<field>: <what>", located
         key, sep, what = str(e).partition(": ")
         if sep and key.split(".")[0] in fields:
             raise TunepipeError(f"{where}.{key}: {what}") from None
