@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 SMOLLM2 := 0.1.2
 STAGES := collect base harmony_convert reward sft grpo evaluate export
 
-.PHONY: setup repro test test-fast exp clean lock smoke compare push pull $(STAGES)
+.PHONY: setup repro test test-fast exp clean lock smoke compare push pull baseline $(STAGES)
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ setup: $(VENV)/.installed  ## create .venv and install the pinned stack
 
 repro: setup  ## run the whole DAG (default params: offline, CPU)
 	$(DVC) repro
+
+baseline: setup  ## refresh the committed baseline (docs/guides/baseline.md): the default run, then commit dvc.lock and metrics/
+	$(DVC) repro
+	@echo "baseline refreshed: git add dvc.lock metrics/ data/.gitignore models/.gitignore && git commit"
 
 $(STAGES): setup  ## e.g. `make grpo` = `dvc repro grpo`
 	$(DVC) repro $@
