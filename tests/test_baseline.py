@@ -28,10 +28,10 @@ def drift(root: Path) -> list[str]:
                 if not isinstance(entry, dict):
                     continue
                 for path, how in (entry.get("changed deps") or {}).items():
-                    if path.startswith(TRACKED):
+                    if isinstance(how, dict):   # a params file: {key: "modified" | "new" | "deleted"}
+                        out += [f"{stage}: {path}:{k} ({h})" for k, h in how.items()]
+                    elif path.startswith(TRACKED):
                         out.append(f"{stage}: {path} ({how})")
-                for file, keys in (entry.get("changed params") or {}).items():
-                    out += [f"{stage}: {file}:{k} ({how})" for k, how in keys.items()]
     return sorted(out)
 
 
@@ -71,4 +71,4 @@ def test_the_check_sees_a_code_edit_and_a_param_edit(tmp_path):
     params["grpo"]["max_steps"] += 1
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     bad = drift(dst)
-    assert any("src/tunepipe/pareto.py" in b for b in bad) and any("grpo.max_steps" in b for b in bad), bad
+    assert any("src/tunepipe/pareto.py" in b for b in bad) and any("params.yaml:grpo " in b for b in bad), bad
