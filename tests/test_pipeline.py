@@ -28,14 +28,17 @@ def test_dvc_repro_end_to_end_then_cached_then_experiment(project):
     assert (project / "metrics" / "eval.png").stat().st_size > 1000
     # the headline: the one file DVC shows as metrics (eval.json, pareto.json, dvclive: plain outs)
     summary = json.loads((project / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"frontier", "base", "sft", "grpo", "train"}
-    assert set(summary["grpo"]["sat"]) == {"greedy", "greedy_low", "greedy_high", "sampled", "sampled_low",
-                                           "sampled_high"}
-    assert set(summary["grpo"]["craft"]) == {"greedy", "greedy_low", "greedy_high", "mean_reward"}
-    assert summary["sft"]["sat"]["greedy"] == round(ev["sft"]["sat"]["greedy"]["accuracy"], 4)
-    assert set(summary["train"]) == {"sft_loss", "sft_eval_loss", "grpo_loss", "grpo_reward"}
+    assert set(summary) == {"frontier", "sft", "grpo", "train"}
+    assert set(summary["grpo"]) == {"sat", "decision", "craft"} and summary["sft"] == {
+        "overall": round(ev["sft"]["overall"]["greedy"]["accuracy"], 4)}
+    assert summary["grpo"]["sat"] == round(ev["grpo"]["sat"]["greedy"]["accuracy"], 4)
+    assert summary["grpo"]["decision"] == round(ev["grpo"]["decision"]["greedy"]["best_action_rate"], 4)
+    assert set(summary["train"]) == {"sft_loss", "grpo_reward"}
     shown = json.loads(run(DVC + ["metrics", "show", "--json"], project).stdout)
     assert [list(r["data"]) for r in shown.values()] == [["metrics/summary.json"]]
+    # the headline fits a 200-column terminal as DVC prints it, with its default options
+    table = run(DVC + ["metrics", "show"], project, env={"COLUMNS": "200"}).stdout
+    assert 0 < max(len(line) for line in table.splitlines()) <= 200, table
     assert (project / "metrics" / "grpo_completions.csv").is_file()
     assert (project / "metrics" / "sft" / "metrics.json").is_file()
     for f in ("config.json", "README.md", "Modelfile", "tokenizer.json"):

@@ -184,16 +184,11 @@ def test_headline_metrics_is_small_flat_and_rounded():
     craft = {"greedy": {**metrics.summarize([1.0, 0.0, 0.0]), "mean_reward": 0.333333, "mean_steps": 3.0}}
     ev = {m: {**per, "craft": craft} for m, per in EVAL.items()}
     h = report.headline_metrics(ev, {"sft": SFT_LIVE, "grpo": GRPO_LIVE}, ["sft", "grpo"])
-    assert list(h) == ["frontier", "base", "sft", "grpo", "train"] and h["frontier"] == "sft grpo"
-    sat, g = h["grpo"]["sat"], EVAL["grpo"]["sat"]
-    assert list(sat) == ["greedy", "greedy_low", "greedy_high", "sampled", "sampled_low", "sampled_high"]
-    assert sat["greedy"] == 0.6 and sat["greedy_low"] == round(g["greedy"]["ci_low"], 4)
-    assert sat["sampled_high"] == round(g["sampled"]["ci_high"], 4)
-    # an environment: greedy only, plus its mean reward; overall: its greedy accuracy alone
-    assert h["sft"]["craft"] == {"greedy": 0.3333, "greedy_low": round(craft["greedy"]["ci_low"], 4),
-                                 "greedy_high": round(craft["greedy"]["ci_high"], 4), "mean_reward": 0.3333}
-    assert h["base"]["overall"] == {"greedy": round(EVAL["base"]["overall"]["greedy"]["accuracy"], 4)}
-    assert h["train"] == {"sft_loss": 5.5793, "sft_eval_loss": 5.5692, "grpo_loss": 0.0123, "grpo_reward": 0.4167}
+    # the last model per family; the earlier trained ones pooled; base (not trained) left to eval.json
+    assert list(h) == ["frontier", "grpo", "sft", "train"] and h["frontier"] == "sft grpo"
+    assert h["grpo"] == {"sat": 0.6, "abd": round(EVAL["grpo"]["abd"]["greedy"]["accuracy"], 4), "craft": 0.3333}
+    assert h["sft"] == {"overall": round(EVAL["sft"]["overall"]["greedy"]["accuracy"], 4)}
+    assert h["train"] == {"sft_loss": 5.5793, "grpo_reward": 0.4167}
 
     def leaves(d, path=()):
         for k, v in d.items():
@@ -201,17 +196,21 @@ def test_headline_metrics_is_small_flat_and_rounded():
     got = dict(leaves(h))
     # what DVC shows: numbers and short strings only (it drops lists and nulls), at most 4 places
     assert all(isinstance(v, str) or round(v, 4) == v for v in got.values())
-    # one column per model x task x number: 3 x (2 tasks x 6 + craft 4 + overall 1), + train 4 + frontier
-    assert len(got) == 3 * (12 + 4 + 1) + 4 + 1
-    assert max(len(k) for k in got) == len("grpo.craft.greedy_high")
+    assert len(got) == 3 + 1 + 2 + 1   # a column each: grpo x 3 tasks, sft overall, 2 train, frontier
+
+
+def test_a_family_names_its_headline_number():
+    """decision leads with its best-action rate (the same scale at every tau), not the mean
+    Boltzmann reward at the current tau that its accuracy is."""
+    ev = {"grpo": {"decision": {"greedy": {"accuracy": 0.41, "best_action_rate": 0.5, "mean_regret": 0.1}},
+                   "gone": {"greedy": {"accuracy": 0.2}}}}   # a task this install does not know: accuracy
+    assert report.headline_metrics(ev) == {"grpo": {"decision": 0.5, "gone": 0.2}}
 
 
 def test_headline_metrics_without_logs_sampling_or_frontier():
     ev = {"base": {"sat": {"greedy": EVAL["base"]["sat"]["greedy"]}}}
     h = report.headline_metrics(ev, {"sft": {"train_loss": 1.5}})   # no grpo log; the mean loss when no step loss
-    assert h == {"base": {"sat": {"greedy": 0.12, "greedy_low": round(ev["base"]["sat"]["greedy"]["ci_low"], 4),
-                                  "greedy_high": round(ev["base"]["sat"]["greedy"]["ci_high"], 4)}},
-                 "train": {"sft_loss": 1.5}}
+    assert h == {"base": {"sat": 0.12}, "train": {"sft_loss": 1.5}}
     assert "train" not in report.headline_metrics(ev, {})
     with pytest.raises(TunepipeError, match="a model named 'train' clashes"):
         report.headline_metrics({"train": {}})

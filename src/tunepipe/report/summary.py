@@ -47,47 +47,60 @@ def _r(x, nd: int = 4):
 #: train section of the headline: (key, stage, dvclive summary keys tried in turn). The dvclive
 #: summary holds the last logged value of each Trainer / TRL log key ("/" → "_"): ``loss`` is
 #: the last logged step's train loss, ``train_loss`` (logged once at the end) the run's mean.
-TRAIN_KEYS = (("sft_loss", "sft", ("loss", "train_loss")), ("sft_eval_loss", "sft", ("eval_loss",)),
-              ("grpo_loss", "grpo", ("loss", "train_loss")), ("grpo_reward", "grpo", ("reward",)))
+#: sft's eval loss and grpo's loss stay in metrics/sft|grpo/metrics.json (the plots' data).
+TRAIN_KEYS = (("sft_loss", "sft", ("loss", "train_loss")), ("grpo_reward", "grpo", ("reward",)))
+
+#: the evaluated model that is not trained (the base stage's): the report and eval.json carry it
+UNTRAINED = "base"
+
+
+def family_headline(task: str) -> str:
+    """The greedy result that leads a family's headline: ``accuracy`` unless the family names
+    another (decision: the best-action rate, which means the same at every ``reward.decision.tau``,
+    where the mean Boltzmann reward does not)."""
+    from tunepipe import tasks
+
+    try:
+        return tasks.get(task).headline
+    except TunepipeError:   # a task of a stored baseline this install does not know
+        return "accuracy"
 
 
 def headline_metrics(results: dict, train_logs: dict | None = None, frontier: list[str] | None = None) -> dict:
-    """``metrics/summary.json``, the one file DVC shows as metrics: per model and task the
-    greedy accuracy with its interval (``greedy``, ``greedy_low``, ``greedy_high``), the
-    sampled one when sampled, ``mean_reward`` for environments; per model the pooled greedy
-    accuracy (``overall.greedy``); ``train``: the last train loss (and eval loss) of sft, the
-    last train loss and mean reward of grpo, from their dvclive summaries ``train_logs``
-    (``{"sft": {...}, "grpo": {...}}``, a missing one left out); ``frontier`` (space separated).
-    Numbers rounded to 4 places. The detail stays in eval.json / pareto.json / report.md.
+    """``metrics/summary.json``, the one file DVC shows as metrics, small enough that
+    ``dvc metrics show`` fits 200 columns: ``frontier`` (space separated); the last evaluated
+    model (the final trained one: grpo) per family, its greedy headline (:func:`family_headline`);
+    every earlier trained model's pooled greedy accuracy (``<model>.overall``); ``train``: the
+    last sft train loss and grpo mean reward, from their dvclive summaries ``train_logs``
+    (``{"sft": {...}, "grpo": {...}}``, a missing one left out). Numbers rounded to 4 places.
+    The detail -- every model per family, intervals, sampled accuracy, mean rewards -- stays in
+    eval.json / pareto.json / report.md.
 
-    >>> h = headline_metrics({"sft": {"sat": {"greedy": {"accuracy": 0.25678, "ci_low": 0.2, "ci_high": 0.3}}}},
-    ...                      {"sft": {"loss": 1.234567, "eval_loss": 1.5}}, ["sft"])
-    >>> h["frontier"], h["sft"], h["train"]
-    ('sft', {'sat': {'greedy': 0.2568, 'greedy_low': 0.2, 'greedy_high': 0.3}}, {'sft_loss': 1.2346, 'sft_eval_loss': 1.5})
+    >>> h = headline_metrics({"sft": {"sat": {"greedy": {"accuracy": 0.25678}}, "overall": {"greedy": {"accuracy": 0.25}}},
+    ...                       "grpo": {"sat": {"greedy": {"accuracy": 0.3}}}}, {"sft": {"loss": 1.234567}}, ["grpo"])
+    >>> h
+    {'frontier': 'grpo', 'grpo': {'sat': 0.3}, 'sft': {'overall': 0.25}, 'train': {'sft_loss': 1.2346}}
     """
     out: dict = {}
     if frontier is not None:
         out["frontier"] = " ".join(frontier) or "none"
-    for model, per in results.items():
+    for model in results:
         if model in ("frontier", "train"):
             raise TunepipeError(f"evaluate: a model named {model!r} clashes with summary.json's {model!r} key")
-        m: dict = {}
-        for task, modes in per.items():
-            t: dict = {}
-            for mode in MODES if task != OVERALL else ("greedy",):
-                e = modes.get(mode)
-                if not isinstance(e, dict) or _r(e.get("accuracy")) is None:
-                    continue
-                t[mode] = _r(e["accuracy"])
-                if task != OVERALL:
-                    for end in ("low", "high"):
-                        if _r(e.get(f"ci_{end}")) is not None:
-                            t[f"{mode}_{end}"] = _r(e[f"ci_{end}"])
-                if mode == "greedy" and _r(e.get("mean_reward")) is not None:
-                    t["mean_reward"] = _r(e["mean_reward"])
-            if t:
-                m[task] = t
-        out[model] = m
+    models = list(results)
+    if models:
+        last = models[-1]
+        per = {}
+        for task, modes in results[last].items():
+            greedy = modes.get("greedy") if isinstance(modes, dict) else None
+            v = _r((greedy or {}).get(family_headline(task))) if task != OVERALL else None
+            if v is not None:
+                per[task] = v
+        out[last] = per
+        for model in models[:-1]:
+            v = _r(((results[model].get(OVERALL) or {}).get("greedy") or {}).get("accuracy"))
+            if model != UNTRAINED and v is not None:
+                out[model] = {OVERALL: v}
     train = {}
     for key, stage, names in TRAIN_KEYS:
         log = (train_logs or {}).get(stage) or {}

@@ -360,5 +360,5 @@ def reward_table(rows: list[dict]) -> tuple[list[str], list[dict]]:
 FAMILY = Family(
     name=NAME, config=Config, build=build, parse=parse, score=score, check_spec=check_spec, key=key,
     solved=solved, reads="final", loaded=is_loaded, atoms=(r"\[\d+\]",), reward_config=RewardConfig, reward=reward,
-    reward_table=reward_table, metrics=metrics,
+    reward_table=reward_table, metrics=metrics, headline="best_action_rate",
 )

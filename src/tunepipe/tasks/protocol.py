@@ -60,6 +60,10 @@ field               required  what it is
                               rows with ``reward_action_*`` columns)
 ``metrics``         no        ``metrics(answers, specs, level) -> dict``: extra per-task
                               evaluation numbers from parsed answers (decision: regret)
+``headline``        no        the key of the family's greedy evaluation results that leads
+                              ``metrics/summary.json`` (default ``accuracy``; decision:
+                              ``best_action_rate``, from its ``metrics``): a number that means
+                              the same across every param a user sweeps
 ``to_service``      no        ``to_service(row) -> dict``: the row's entry in the training
                               service's GRPO ``env`` (docs/reference/validators.md); families without it are not
                               publishable in that shape
@@ -135,6 +139,7 @@ class Family:
     select: Callable[[list[dict], Any, "SelectRequest"], tuple[list[dict], list[dict] | None]] | None = None
     reward_table: Callable[[list[dict]], tuple[list[str], list[dict]]] | None = None
     metrics: Callable[[list, list[dict], float], dict] | None = None
+    headline: str = "accuracy"
     to_service: Callable[[dict], dict] | None = None
     from_service: Callable[[Any], dict] | None = None
     episode: Callable[[dict], tuple[Any, str]] | None = None
