@@ -313,3 +313,46 @@ def test_gpt_oss_lora_export_keeps_the_mxfp4_config(tiny_model, tmp_path):
     ex.export(str(tmp_path / "grpo"), out2, a=ex.ExportArgs(**{**a.__dict__, "keep_mxfp4_config": False}), h=h,
               prompts=[rows[0]["prompt_text"]], eval_json=EVAL, params={}, base_model="openai/gpt-oss-20b")
     assert "quantization_config" not in json.loads((out2 / "config.json").read_text())
+
+
+def test_new_metrics_rerun_export_without_re_merging(tiny_model, tmp_path, monkeypatch):
+    """The model card shows the metrics, so new metrics rerun export; the merge is reused from
+    the persisted cache (same source, settings and code) and only the card is rewritten. A
+    change that shapes the weights (export.dtype) merges again."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(2)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model / "base")
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+                   ).save_pretrained(tmp_path / "grpo")
+    prompts = [json.loads(x)["prompt_text"] for x in (tiny_model / "train.jsonl").read_text().splitlines()[:2]]
+    a = ex.ExportArgs(source="grpo", dtype="float32", push_to_hub=False, repo_id=None, private=True, check_prompts=2,
+                      check_atol={"float32": 1e-3, "bfloat16": 0.5}, ollama_from=None, keep_mxfp4_config=False)
+    h = {"format": "harmony", "system_message": False, "reasoning_effort": "low", "knowledge_cutoff": "2024-06",
+         "current_date": None}
+    cache = tmp_path / "cache"
+    merges = []
+    real = ex._merge
+    monkeypatch.setattr(ex, "_merge", lambda *args, **kw: merges.append(1) or real(*args, **kw))
+
+    def run_export(name, eval_json, args=a):
+        out = tmp_path / name
+        out.mkdir()
+        ex.export(str(tmp_path / "grpo"), out, a=args, h=h, prompts=prompts, eval_json=eval_json, params={},
+                  base_model="tiny", cache=cache)
+        return out
+
+    first = run_export("e1", EVAL)
+    better = json.loads(json.dumps(EVAL))
+    better["grpo"]["sat"]["greedy"]["accuracy"] = 0.99
+    second = run_export("e2", better)
+    assert len(merges) == 1                                           # reused, not re-merged
+    files = sorted(p.name for p in first.iterdir())
+    assert files == sorted(p.name for p in second.iterdir())
+    for f in files:
+        same = (first / f).read_bytes() == (second / f).read_bytes()
+        assert same == (f != "README.md"), f                          # only the card changed
+    run_export("e3", EVAL, ex.ExportArgs(**{**a.__dict__, "dtype": "bfloat16"}))
+    assert len(merges) == 2 and len(list(cache.iterdir())) == 1       # merged again; the latest kept

@@ -264,23 +264,60 @@ def modelfile(tokenizer, *, h: dict, eos_ids=(), ollama_from: str | None = None)
 
 # ----------------------------------------------------------------------------- export
 
-def export(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str], eval_json: dict,
-           params: dict, base_model: str) -> dict:
-    """Write the export into ``out_dir`` (an empty temp dir; the caller makes it atomic).
-    Returns the logits-check record."""
+#: what a merge writes besides the card and the Modelfile (the model card is metrics, the
+#: Modelfile is rewritten from the tokenizer: neither is part of a merge's identity)
+_NOT_MERGED = ("README.md", "Modelfile")
+
+
+def merge_fingerprint(src: str, a: ExportArgs, h: dict, prompts: list[str]) -> str:
+    """The identity of a merge: the source model's files, what shapes the exported weights and
+    tokenizer (dtype, ollama_from, the MXFP4 metadata, the Harmony defaults baked into the chat
+    template), the check prompts, and tunepipe's own code."""
+    from tunepipe.io import fingerprint
+
+    files = sorted(f for f in Path(src).rglob("*") if f.is_file())
+    return fingerprint([str(f.relative_to(src)) for f in files], *files, a.dtype, a.ollama_from, a.keep_mxfp4_config,
+                       a.check_atol, {k: v for k, v in h.items() if k != "prompt_templates"}, prompts)
+
+
+def _copy_tree(src: Path, dst: Path, skip=()) -> None:
+    """Files of ``src`` into ``dst`` (hard links where the filesystem allows: a merged 20B model
+    is not copied twice)."""
+    for f in sorted(src.rglob("*")):
+        if f.is_file() and f.name not in skip:
+            t = dst / f.relative_to(src)
+            t.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(f, t)
+            except OSError:
+                shutil.copy2(f, t)
+
+
+def merged(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str], cache: str | Path | None) -> dict:
+    """The merged (or copied) weights, tokenizer and ``logits_check.json`` in ``out_dir``;
+    returns the check record. With ``cache`` (``models/checkpoints/export``, persisted, not in
+    DVC's cache), a merge with the same :func:`merge_fingerprint` is reused instead of redone:
+    a change of the metrics the model card shows reruns export without re-merging."""
+    fp = merge_fingerprint(src, a, h, prompts) if cache else None
+    hit = Path(cache) / fp if cache else None
+    if hit is not None and (hit / "logits_check.json").is_file():
+        _copy_tree(hit, out_dir)
+        print(f"export: merge {fp} reused from {cache} (same source, settings and code)")
+        return json.loads((hit / "logits_check.json").read_text())
+    check = _merge(src, out_dir, a=a, h=h, prompts=prompts)
+    if hit is not None:
+        shutil.rmtree(cache, ignore_errors=True)   # the latest merge only
+        tmp = Path(cache) / f".{fp}.tmp"
+        _copy_tree(out_dir, tmp, skip=_NOT_MERGED)
+        tmp.rename(hit)
+    return check
+
+
+def _merge(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str]) -> dict:
     from transformers import AutoModelForCausalLM
 
-    if not Path(src).is_dir():
-        raise TunepipeError(f"export.source: {src} not found (run the {a.source} stage first)")
-    if not prompts:
-        raise TunepipeError("export: no prompts for the logits check (export.check_prompts must be > 0)")
     adapter = models.is_adapter(src)
     dname = str(models.torch_dtype(a.dtype)).replace("torch.", "")
-    if dname not in a.check_atol:
-        raise TunepipeError(f"export.check_atol: no tolerance for dtype {dname} (export.dtype {a.dtype!r})")
-    if a.ollama_from and not adapter:
-        raise TunepipeError(f"export.ollama_from needs a LoRA source, but {src} is a full model "
-                            "(set export.ollama_from: null to use the merged weights)")
     base_cfg_file = base_config_path(src)
     base_cfg = json.loads(base_cfg_file.read_text()) if base_cfg_file.is_file() else {}
     tok = models.load_tokenizer(src)
@@ -293,8 +330,6 @@ def export(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str
         model.save_pretrained(out_dir)
     else:
         copy_full(Path(src), out_dir)
-    eos = model.generation_config.eos_token_id
-    eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
     del model
     gc.collect()
     if h.get("format") == "harmony" and tok.chat_template:
@@ -307,14 +342,36 @@ def export(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str
     diff = max_abs_diff(ref, logits(exported, tok, prompts))
     del exported
     check = {"prompts": len(prompts), "max_abs_diff": diff, "atol": atol, "merged": adapter, "dtype": dname,
-             "passed": diff <= atol}
+             "passed": diff <= atol, "notes": [mx] if mx else []}
     if not check["passed"]:
         raise TunepipeError(f"export: logits of the exported model differ from {src} by {diff:.3g} "
                             f"> export.check_atol.{dname} {atol:g} on {len(prompts)} prompts")
     (out_dir / "logits_check.json").write_text(json.dumps(check, indent=2) + "\n")
-    notes = [mx] if mx else []
+    return check
+
+
+def export(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str], eval_json: dict,
+           params: dict, base_model: str, cache: str | Path | None = None) -> dict:
+    """Write the export into ``out_dir`` (an empty temp dir; the caller makes it atomic): the
+    merge (:func:`merged`, reused from ``cache`` when it is the same merge), then the model
+    card and the Modelfile. Returns the logits-check record."""
+    if not Path(src).is_dir():
+        raise TunepipeError(f"export.source: {src} not found (run the {a.source} stage first)")
+    if not prompts:
+        raise TunepipeError("export: no prompts for the logits check (export.check_prompts must be > 0)")
+    dname = str(models.torch_dtype(a.dtype)).replace("torch.", "")
+    if dname not in a.check_atol:
+        raise TunepipeError(f"export.check_atol: no tolerance for dtype {dname} (export.dtype {a.dtype!r})")
+    if a.ollama_from and not models.is_adapter(src):
+        raise TunepipeError(f"export.ollama_from needs a LoRA source, but {src} is a full model "
+                            "(set export.ollama_from: null to use the merged weights)")
+    check = merged(src, out_dir, a=a, h=h, prompts=prompts, cache=cache)
+    tok = models.load_tokenizer(out_dir)
+    gen, cfg = out_dir / "generation_config.json", out_dir / "config.json"   # as the model's generation_config
+    eos = json.loads((gen if gen.is_file() else cfg).read_text()).get("eos_token_id")
+    eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
     model_card(base_model=base_model, source=src, eval_json=eval_json, params=params, check=check,
-               repo_id=a.repo_id, notes=notes).save(out_dir / "README.md")
+               repo_id=a.repo_id, notes=check.get("notes", [])).save(out_dir / "README.md")
     (out_dir / "Modelfile").write_text(modelfile(tok, h=h, eos_ids=eos_ids, ollama_from=a.ollama_from))
     return check
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -83,3 +84,17 @@ def atomic_dir(path: str | Path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fingerprint(*parts) -> str:
+    """A run's identity for resuming: its args, data and starting weights, and tunepipe's own
+    code (a checkpoint trained by other code is not this run's: DVC reruns the stage because
+    that code changed, so resuming it would hand back the old result)."""
+    h = hashlib.sha256()
+    code = sorted(Path(__file__).resolve().parent.rglob("*.py"))   # all of tunepipe
+    for p in (*parts, *code):
+        if isinstance(p, Path):
+            h.update(p.read_bytes())
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]

@@ -2,7 +2,6 @@
 the resume fingerprint and checkpoints, the process count, and saving the trained model."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -10,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from tunepipe import TunepipeError, io, models
+from tunepipe.io import fingerprint  # noqa: F401 (re-export: sft, grpo)
 
 
 class LiveCallback:
@@ -54,20 +54,6 @@ class LiveCallback:
                 self.live.end()
 
         return _CB()
-
-
-def fingerprint(*parts) -> str:
-    """A run's identity for resuming: its args, data and starting weights, and tunepipe's own
-    code (a checkpoint trained by other code is not this run's: DVC reruns the stage because
-    that code changed, so resuming it would hand back the old result)."""
-    h = hashlib.sha256()
-    code = sorted(Path(__file__).resolve().parent.parent.rglob("*.py"))   # all of tunepipe
-    for p in (*parts, *code):
-        if isinstance(p, Path):
-            h.update(p.read_bytes())
-        else:
-            h.update(json.dumps(p, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
 
 
 def prepare_checkpoints(ckpt_dir: str | Path, fp: str, state=None) -> str | None:
