@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from tunepipe import cli, config, harmony, io, models, tasks
@@ -22,12 +23,11 @@ def corpus(data: str) -> tuple[list[str], list[str]]:
 
 
 def base(params: str = "params.yaml", data: str = "data/collect", out: str = "models/base") -> None:
-    b = config.section(config.load(params), "base")
-    model = b["model"]
-    texts, atoms = corpus(data) if model == "tiny" else (None, ())
+    b = config.typed(models.BaseArgs, config.section(config.load(params), "base"), f"{params}: base")
+    texts, atoms = corpus(data) if b.model == "tiny" else (None, ())
     with io.atomic_dir(out) as tmp:
-        kind = models.resolve_base(str(model), tmp, dtype=b["dtype"], revision=b["revision"], texts=texts,
-                                   seed=b["seed"], tiny=b["tiny"], atoms=atoms)
+        kind = models.resolve_base(b.model, tmp, dtype=b.dtype, revision=b.revision, texts=texts,
+                                   seed=b.seed, tiny=asdict(b.tiny), atoms=atoms)
     print(f"base model ({kind}) -> {out}")
 
 

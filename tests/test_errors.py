@@ -153,6 +153,8 @@ def test_reward_stage_refuses_a_bad_spec_a_user_brings(tmp_path, spec, needles):
 
 @pytest.mark.parametrize("dotted, value, expect", [
     ("collect.satt", {}, r"collect\.satt: unknown key; did you mean sat\?"),
+    ("base.modl", "tiny", r"base\.modl: unknown key; did you mean model\?"),
+    ("base.tiny.hidden_sise", 64, r"base\.tiny\.hidden_sise: unknown key; did you mean hidden_size\?"),
     ("collect.import.min_scor", 1.0, r"collect\.import\.min_scor: unknown key; did you mean min_score\?"),
     ("harmony_convert.formt", "model", r"harmony_convert\.formt: unknown key; did you mean format\?"),
     ("harmony_convert.prompt_templates.usr", "{prompt}",

@@ -1,7 +1,13 @@
 """A task family of one's own, added from outside ``src/``: its module, its params
 (``families``, ``collect.<name>``, ``reward.<name>``) and dvc.yaml deps -- and it runs
 through collect, reward, sft, grpo and evaluate, scored by its own scorer, rewarded with its
-own reward-stage setting. The proof that the stages and the library name no family."""
+own reward-stage setting. The proof that the stages and the library name no family.
+
+On the same project (one repro for both): an experiment reruns only what it changes. Every
+reward-stage param -- the built-in families' and this one's -- reruns reward and what reads
+the rows it changed, never sft: sft reads ``data/reward/sft.jsonl``, the train rows without
+their reward specs, which a reward-only param leaves byte-identical (on a real checkpoint that
+is hours of SFT per swept value)."""
 import filecmp
 import json
 import textwrap
@@ -74,8 +80,9 @@ def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
     project = make_project(tmp_path / "proj", {
         **TINY_OVERRIDES,
         "families": {"arith": "families/arith.py"},
-        "collect.train": {"sat": 24, "arith": 40},
-        "collect.test": {"sat": 8, "arith": 8},
+        "collect.train": {"sat": 24, "arith": 40, "decision": 12, "reference": 8},
+        "collect.test": {"sat": 8, "arith": 8, "decision": 4, "reference": 4},
+        "collect.reference.pool_size": 30,
         "collect.arith": {"max_operand": 9, "prompt_template": "{a} + {b} = ?"},
         "reward.arith": {"near_credit": 0.5},
         "grpo.tasks": ["sat", "arith"],
@@ -102,6 +109,54 @@ def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
         assert ev[model]["arith"]["greedy"]["n"] == 8
     completions = (project / "metrics" / "grpo_completions.csv").read_text()
     assert ",arith," in completions   # GRPO rewarded arith completions with the family's scorer
+
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+    sweep_reward_params(project)
+
+
+#: reward param -> (new value, the stages stale after `dvc repro reward`, besides export)
+SWEEP = {
+    "reward.decision.tau": (0.5, {"grpo", "evaluate"}),            # rewards of train and test specs
+    "reward.decision.normalize": ("none", {"grpo", "evaluate"}),
+    "reward.reference.metric": ("rouge", {"grpo", "evaluate"}),    # the metric in every spec
+    "reward.reference.answer_tag": (None, {"grpo", "evaluate"}),
+    "reward.sat.partial_weight": (0.5, {"grpo"}),                  # train specs only: a shaping weight
+    "reward.arith.near_credit": (0.25, {"grpo", "evaluate"}),      # a family of one's own: its hook, every split
+    "reward.verify_references": (False, set()),                    # a check: no output changes
+}
+
+
+def stale(project) -> set[str]:
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        return {name.rsplit(":", 1)[-1] for name in repo.status()}
+
+
+def sweep_reward_params(project):
+    from test_pipeline import DVC
+
+    sft_rows = (project / "data" / "reward" / "sft.jsonl").read_bytes()
+    assert b'"spec"' not in sft_rows
+    assert stale(project) == set()
+    for key, (value, expect) in SWEEP.items():
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        *parents, last = key.split(".")
+        d = params
+        for p in parents:
+            d = d[p]
+        assert d[last] != value
+        d[last] = value
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        # the params deps: reward, and export (its model card lists every section)
+        assert stale(project) == {"reward", "export"}, key
+        run(DVC + ["repro", "reward"], project)
+        assert stale(project) == expect | {"export"}, key   # what the changed data says: sft never
+        assert (project / "data" / "reward" / "sft.jsonl").read_bytes() == sft_rows, key
+        run(["git", "checkout", "--", "params.yaml", "dvc.lock"], project)
+        run(DVC + ["checkout", "-q"], project)
+        assert stale(project) == set(), key
 
 
 def test_bad_family_registrations_are_one_line_errors(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from tunepipe import TunepipeError
@@ -29,6 +30,28 @@ from tunepipe import TunepipeError
 # and whitespace. Tokenisation decides whether a tiny model learns SAT at all
 # (docs/reference/validators.md: .23 vs .80 on the same budget).
 GENERIC_SPLIT = r"[^\S\n]*[^\s\w¬]+(?:[^\S\n]+[^\s\w¬]+)*[^\S\n]*|[^\S\n]?\w+|\s+"
+
+
+@dataclass
+class TinyArgs:
+    """``base.tiny``: the Qwen3-architecture model built from a config (``base.model: tiny``)."""
+    vocab_size: int              # BPE vocabulary trained on the collected corpus
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
+
+
+@dataclass
+class BaseArgs:
+    """The ``base`` params section."""
+    seed: int                    # every stage's seed
+    model: str                   # tiny | an HF id | a local HF model dir | a .gguf file
+    revision: str | None         # hub revision (commit / tag) for HF ids
+    dtype: str                   # auto | float32 | bfloat16 | float16
+    tiny: TinyArgs
 
 
 def tiny_split(atoms=()) -> str:
