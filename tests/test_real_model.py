@@ -148,3 +148,25 @@ def test_format_model_on_a_tokenizer_without_chat_template(tiny_model, tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     row = json.loads((tmp_path / "data" / "harmony" / "test.jsonl").read_text().splitlines()[0])
     assert row["prompt_text"].startswith("<user>") and row["prompt_text"].endswith("<assistant>")
+
+
+def test_a_profile_lists_only_what_differs_and_its_task_counts_replace_the_mapping(tmp_path):
+    """`collect.train: {sat: 32}` in a profile means SAT alone: DVC's `-S` (Hydra) merges
+    mappings, so the profile's arguments delete the families it leaves out. Applied by DVC's own
+    override code to a copy of params.yaml."""
+    import shutil
+
+    import yaml
+    from dvc.utils.hydra import apply_overrides
+
+    from tunepipe import smoke
+
+    args = smoke.set_args(str(ROOT / "params" / "smoke.yaml"), str(ROOT / "params.yaml"))
+    overrides = [a for a in args if a != "-S"]
+    assert "~collect.train.abd" in overrides and "collect.train.sat=32" in overrides
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    apply_overrides(str(tmp_path / "params.yaml"), overrides)
+    p = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert p["collect"]["train"] == {"sat": 32} and p["collect"]["test"] == {"sat": 16}
+    assert p["sft"]["max_steps"] == 4 and p["sft"]["lora"]["enabled"] is True
+    assert p["sft"]["learning_rate"] == 2.0e-4 and p["grpo"]["num_generations"] == 4

@@ -33,11 +33,17 @@ def shipped_gguf() -> str:
     return str(files[0])
 
 
+#: mappings of task name -> count that a profile REPLACES whole: `collect.train: {sat: 32}` in a
+#: profile means SAT alone, so a profile names only the families it runs, and adding a family to
+#: params.yaml changes no profile
+REPLACED = ("collect.train", "collect.test")
+
+
 def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     out = []
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
+        if isinstance(v, dict) and v and key not in REPLACED:
             out += flatten(v, key + ".")
         else:
             out.append((key, v))
@@ -56,7 +62,13 @@ def set_args(profile: str, params: str = "params.yaml") -> list[str]:
             if not isinstance(node, dict) or part not in node:
                 raise TunepipeError(f"{profile}: {key} is not a key of {params}")
             node = node[part]
-        args += ["-S", f"{key}={json.dumps(value)}"]
+        if key in REPLACED:   # DVC's -S (Hydra) merges mappings: drop the entries the profile leaves out
+            if not isinstance(value, dict):
+                raise TunepipeError(f"{profile}: {key} must map task names to counts")
+            args += [a for t in node if t not in value for a in ("-S", f"~{key}.{t}")]
+            args += [a for t, n in value.items() for a in ("-S", f"{key}.{t}={json.dumps(n)}")]
+        else:
+            args += ["-S", f"{key}={json.dumps(value)}"]
     return args
 
 
