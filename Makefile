@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # dvc plots show / diff: a page with Vega inlined, not loaded from a CDN (.dvc/config plots.html_template)
-.dvc/plots/offline.html: $(VENV)/.installed src/tunepipe/plots.py
+.dvc/plots/offline.html: $(VENV)/.installed $(wildcard src/tunepipe/plots.py)
 	$(PY) -m tunepipe.plots $@
 
 setup: $(VENV)/.installed .dvc/plots/offline.html  ## create .venv and install the pinned stack

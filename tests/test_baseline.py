@@ -39,7 +39,7 @@ def test_the_baseline_is_committed():
     for f in FILES:
         assert (ROOT / f).is_file(), f"{f}: the default run's baseline is not committed (make baseline)"
     summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
-    assert {"base", "sft", "grpo", "train"} <= set(summary)
+    assert {"frontier", "sft", "grpo", "train"} <= set(summary)
 
 
 def test_the_committed_dvc_lock_matches_the_code_and_params():
