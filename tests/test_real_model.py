@@ -170,3 +170,9 @@ def test_a_profile_lists_only_what_differs_and_its_task_counts_replace_the_mappi
     assert p["collect"]["train"] == {"sat": 32} and p["collect"]["test"] == {"sat": 16}
     assert p["sft"]["max_steps"] == 4 and p["sft"]["lora"]["enabled"] is True
     assert p["sft"]["learning_rate"] == 2.0e-4 and p["grpo"]["num_generations"] == 4
+    # a TRL field of one's own (grpo.trl is open): added with DVC's `+key=value`
+    (tmp_path / "trl.yaml").write_text("grpo:\n  trl: {top_p: 0.9}\n")
+    extra = [a for a in smoke.set_args(str(tmp_path / "trl.yaml"), str(ROOT / "params.yaml")) if a != "-S"]
+    assert extra == ["+grpo.trl.top_p=0.9"]
+    apply_overrides(str(tmp_path / "params.yaml"), extra)
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text())["grpo"]["trl"] == {"top_p": 0.9}

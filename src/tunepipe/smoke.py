@@ -37,13 +37,16 @@ def shipped_gguf() -> str:
 #: profile means SAT alone, so a profile names only the families it runs, and adding a family to
 #: params.yaml changes no profile
 REPLACED = ("collect.train", "collect.test")
+#: free-form mappings a profile may add keys to (TRL fields, your own families...): DVC's -S
+#: needs `+key=value` for a key params.yaml does not have yet
+OPEN = ("sft.trl", "grpo.trl", "families", "sft.oversample", "evaluate.extra_models")
 
 
 def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     out = []
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and key not in REPLACED:
+        if isinstance(v, dict) and v and key not in REPLACED + OPEN:
             out += flatten(v, key + ".")
         else:
             out.append((key, v))
@@ -67,6 +70,9 @@ def set_args(profile: str, params: str = "params.yaml") -> list[str]:
                 raise TunepipeError(f"{profile}: {key} must map task names to counts")
             args += [a for t in node if t not in value for a in ("-S", f"~{key}.{t}")]
             args += [a for t, n in value.items() for a in ("-S", f"{key}.{t}={json.dumps(n)}")]
+        elif key in OPEN and isinstance(value, dict):
+            have = node if isinstance(node, dict) else {}
+            args += [a for k, v in value.items() for a in ("-S", f"{'' if k in have else '+'}{key}.{k}={json.dumps(v)}")]
         else:
             args += ["-S", f"{key}={json.dumps(value)}"]
     return args
