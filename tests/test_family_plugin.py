@@ -1,4 +1,6 @@
-"""A task family of one's own, added from outside ``src/``: its module, its params
+"""(The end-to-end run of these helpers is tests/test_pipeline.py's, on one project.)
+
+A task family of one's own, added from outside ``src/``: its module, its params
 (``families``, ``collect.<name>``, ``reward.<name>``) and dvc.yaml deps -- and it runs
 through collect, reward, sft, grpo and evaluate, scored by its own scorer, rewarded with its
 own reward-stage setting. The proof that the stages and the library name no family.
@@ -10,6 +12,7 @@ their reward specs, which a reward-only param leaves byte-identical (on a real c
 is hours of SFT per swept value)."""
 import filecmp
 import json
+import sys
 import textwrap
 
 import pytest
@@ -17,8 +20,6 @@ import yaml
 
 from conftest import ROOT, TINY_OVERRIDES, make_project, run
 from tunepipe import TunepipeError, config, tasks
-
-pytestmark = pytest.mark.slow
 
 ARITH = textwrap.dedent('''
     """Integer addition, a throw-away family: ``a + b = ?``; an answer one off earns
@@ -76,16 +77,20 @@ ARITH = textwrap.dedent('''
 ''')
 
 
-def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
+def plugin_project(tmp_path):
+    """The tiny project (conftest's overrides) plus a family of one's own -- its file, its
+    params, its dvc.yaml deps -- and reference rows, committed: tests/test_pipeline.py's
+    end-to-end project, so one repro serves both."""
+
     project = make_project(tmp_path / "proj", {
         **TINY_OVERRIDES,
         "families": {"arith": "families/arith.py"},
-        "collect.train": {"sat": 24, "arith": 40, "decision": 12, "reference": 8},
-        "collect.test": {"sat": 8, "arith": 8, "decision": 4, "reference": 4},
+        "collect.train": {**TINY_OVERRIDES["collect.train"], "arith": 40, "reference": 8},
+        "collect.test": {**TINY_OVERRIDES["collect.test"], "arith": 8, "reference": 4},
         "collect.reference.pool_size": 30,
         "collect.arith": {"max_operand": 9, "prompt_template": "{a} + {b} = ?"},
         "reward.arith": {"near_credit": 0.5},
-        "grpo.tasks": ["sat", "arith"],
+        "grpo.tasks": ["sat", "decision", "reference", "arith"],
     })
     (project / "families").mkdir()
     (project / "families" / "arith.py").write_text(ARITH)
@@ -95,8 +100,11 @@ def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
     (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "arith"], project)
-    run([*__import__("test_pipeline").DVC, "repro"], project)
+    return project
 
+
+def check_plugin_family(project):
+    """After `dvc repro` of :func:`plugin_project`: the family went through every stage."""
     # no file of src/ was touched: the project's library is the repo's, byte for byte
     cmp = filecmp.dircmp(ROOT / "src" / "tunepipe", project / "src" / "tunepipe", ignore=["__pycache__"])
     assert not cmp.diff_files and not cmp.left_only
@@ -107,12 +115,15 @@ def test_a_family_from_outside_src_runs_through_every_stage(tmp_path):
     ev = json.loads((project / "metrics" / "eval.json").read_text())
     for model in ("base", "sft", "grpo"):
         assert ev[model]["arith"]["greedy"]["n"] == 8
-    completions = (project / "metrics" / "grpo_completions.csv").read_text()
-    assert ",arith," in completions   # GRPO rewarded arith completions with the family's scorer
-
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "baseline"], project)
-    sweep_reward_params(project)
+    # GRPO's reward function scores the family with its own scorer and reward setting (which
+    # rows a 2-step GRPO samples is chance): in a fresh process that loads the project's params
+    code = ("import json; from tunepipe import config, training\n"
+            "config.load('params.yaml')\n"
+            "row = next(r for r in map(json.loads, open('data/reward/train.jsonl')) if r['task'] == 'arith')\n"
+            "a, b = row['spec']['a'], row['spec']['b']\n"
+            "fn = training.reward_function('strict', [])\n"
+            "print(fn(['p'] * 3, [str(a + b), str(a + b + 1), 'no'], task=['arith'] * 3, spec=[json.dumps(row['spec'])] * 3))\n")
+    assert run([sys.executable, "-c", code], project).stdout.strip() == "[1.0, 0.5, 0.0]"
 
 
 #: reward param -> (new value, the stages stale after `dvc repro reward`, besides export)

@@ -1,4 +1,6 @@
-"""End to end: the real dvc.yaml and params.yaml (tiny overrides) in a temp git+DVC repo."""
+"""End to end: the real dvc.yaml and params.yaml (tiny overrides) in a temp git+DVC repo, with
+a task family of one's own and reference rows (tests/test_family_plugin.py: the family goes
+through every stage, and every reward param reruns reward onward but never sft)."""
 import json
 import sys
 
@@ -15,7 +17,10 @@ def ran_stages(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
 
 
-def test_dvc_repro_end_to_end_then_cached_then_experiment(project):
+def test_dvc_repro_end_to_end_then_cached_then_experiment(tmp_path):
+    from test_family_plugin import check_plugin_family, plugin_project, sweep_reward_params
+
+    project = plugin_project(tmp_path)
     p = run(DVC + ["repro"], project)
     assert ran_stages(p.stdout) == ["collect", "base", "harmony_convert", "reward", "sft", "grpo", "evaluate", "export"]
 
@@ -29,7 +34,7 @@ def test_dvc_repro_end_to_end_then_cached_then_experiment(project):
     # the headline: the one file DVC shows as metrics (eval.json, pareto.json, dvclive: plain outs)
     summary = json.loads((project / "metrics" / "summary.json").read_text())
     assert set(summary) == {"frontier", "sft", "grpo", "train"}
-    assert set(summary["grpo"]) == {"sat", "decision", "craft"} and summary["sft"] == {
+    assert set(summary["grpo"]) == {"sat", "decision", "craft", "arith", "reference"} and summary["sft"] == {
         "overall": round(ev["sft"]["overall"]["greedy"]["accuracy"], 4)}
     assert summary["grpo"]["sat"] == round(ev["grpo"]["sat"]["greedy"]["accuracy"], 4)
     assert summary["grpo"]["decision"] == round(ev["grpo"]["decision"]["greedy"]["best_action_rate"], 4)
@@ -55,13 +60,17 @@ def test_dvc_repro_end_to_end_then_cached_then_experiment(project):
     )
     assert "GENERATED" in run([sys.executable, "-c", code], project).stdout
 
+    check_plugin_family(project)
+
     # nothing changed: nothing runs
     p = run(DVC + ["repro"], project)
     assert ran_stages(p.stdout) == [] and "up to date" in p.stdout
 
-    # a GRPO param change reruns only grpo, evaluate, export
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline"], project)
+    sweep_reward_params(project)   # each reward param: reward onward, never sft
+
+    # a GRPO param change reruns only grpo, evaluate, export
     p = run(DVC + ["exp", "run", "-S", "grpo.learning_rate=0.001"], project)
     assert ran_stages(p.stdout) == ["grpo", "evaluate", "export"], p.stdout
     show = run(DVC + ["exp", "show", "--json"], project).stdout
