@@ -122,10 +122,7 @@ def import_rows(c: dict, where: str) -> list[dict]:
 def check_keys(c: dict, where: str) -> None:
     """``collect``'s own keys are ``train``, ``test``, ``import`` and family names: anything
     else (a misspelt family) is a one-line error naming the nearest valid key."""
-    valid = ["train", "test", "import", *tasks.names()]
-    for key in c:
-        if key not in valid:
-            raise TunepipeError(f"{where}: collect.{key}: unknown key{config.nearest(key, valid)}")
+    config.reject_unknown(c, ["train", "test", "import", *tasks.names()], f"{where}: collect")
 
 
 def collect(params: dict) -> dict[str, list[dict]]:

@@ -88,9 +88,7 @@ def typed(cls, data: dict, where: str):
         raise TunepipeError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields), key=str)
-    if unknown:
-        raise TunepipeError(f"{where}.{unknown[0]}: unknown key{nearest(unknown[0], fields)}")
+    reject_unknown(sorted(data, key=str), fields, where)
     for name, f in fields.items():  # missing keys first: they are the likelier mistake
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         if name not in data and not has_default:
@@ -105,10 +103,21 @@ def typed(cls, data: dict, where: str):
         raise TunepipeError(f"{where}: {e}") from None
 
 
-def nearest(key, valid) -> str:
-    """``"; did you mean X?"`` for the closest of ``valid``, else the list of valid keys."""
+def nearest(key, valid, list_all: bool = True) -> str:
+    """``"; did you mean X?"`` for the closest of ``valid``, else the list of valid keys
+    (``list_all``; "" without it, where the list is too long to print)."""
     import difflib
 
     valid = [str(v) for v in valid]
     near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-    return f"; did you mean {near[0]}?" if near else f"; expected one of {', '.join(valid)}"
+    if near:
+        return f"; did you mean {near[0]}?"
+    return f"; expected one of {', '.join(valid)}" if list_all else ""
+
+
+def reject_unknown(keys, valid, where: str) -> None:
+    """The first of ``keys`` not in ``valid`` is a one-line error: ``<where>.<key>: unknown key``
+    and the nearest valid one."""
+    for key in keys:
+        if key not in valid:
+            raise TunepipeError(f"{where}.{key}: unknown key{nearest(key, valid)}")

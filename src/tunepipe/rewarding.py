@@ -30,11 +30,9 @@ def parse_section(section: dict, where: str) -> tuple[RewardArgs, FamilyConfigs]
     if not isinstance(section, dict):
         raise TunepipeError(f"{where}: expected a mapping, got {type(section).__name__}")
     own = {f.name for f in fields(RewardArgs)}
-    owners = {n: tasks.get(n) for n in tasks.names() if tasks.get(n).reward_config is not None}
-    valid = sorted(own | set(owners))
-    for key in section:
-        if key not in valid:
-            raise TunepipeError(f"{where}.{key}: unknown key{config.nearest(key, valid)}")
+    families = {n: tasks.get(n) for n in tasks.names()}
+    owners = {n: f for n, f in families.items() if f.reward_config is not None}
+    config.reject_unknown(section, sorted(own | set(owners)), where)
     args = config.typed(RewardArgs, {k: v for k, v in section.items() if k in own}, where)
     cfgs = {}
     for name, family in owners.items():

@@ -15,6 +15,8 @@ log).
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from pathlib import Path
 
 from tunepipe import TunepipeError
 from tunepipe.tasks.protocol import BuildRequest, Family, SelectRequest, field_error  # noqa: F401 (re-export)
@@ -55,21 +57,18 @@ def register(families: dict | None, where: str = "params.yaml") -> None:
         if not isinstance(ref, str) or not ref:
             raise TunepipeError(f"{where}: families.{name}: expected 'path/to/module.py[:ATTRIBUTE]' or "
                                 f"'package.module:ATTRIBUTE', got {ref!r}")
-        module, _, attr = ref.rpartition(":") if ref.rpartition(":")[0] else (ref, "", "")
+        module, sep, attr = ref.rpartition(":")
+        if not sep:
+            module, attr = ref, ""
+        if module.endswith(".py") and not Path(module).is_file():
+            raise TunepipeError(f"{where}: families.{name}: {module}: no such file")
         try:
             if module.endswith(".py"):
-                import importlib.util
-                from pathlib import Path
-
-                if not Path(module).is_file():
-                    raise TunepipeError(f"{where}: families.{name}: {module}: no such file")
                 spec = importlib.util.spec_from_file_location(f"tunepipe_family_{name}", module)
                 mod = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(mod)
             else:
                 mod = importlib.import_module(module)
-        except TunepipeError:
-            raise
         except Exception as e:   # a user's module that does not import: named, one line
             raise TunepipeError(f"{where}: families.{name}: cannot import {module}: "
                                 f"{type(e).__name__}: {e}") from None

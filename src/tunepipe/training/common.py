@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tunepipe import TunepipeError, io, models
+from tunepipe import TunepipeError, config, io, models
 from tunepipe.io import fingerprint  # noqa: F401 (re-export: sft, grpo)
 
 
@@ -224,15 +224,13 @@ def trl_kwargs(extra: dict, section: str, cfg_cls, sources: dict[str, str], wher
     already sets (``sources``: from one of our keys, or fixed), is a one-line
     :class:`~tunepipe.TunepipeError` (``where``: the params file, its prefix). Returns them."""
     import dataclasses
-    import difflib
 
     fields = sorted(f.name for f in dataclasses.fields(cfg_cls) if f.init)
     at = f"{where}: " if where else ""
     for key in extra:
         if key not in fields:
-            near = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f"; did you mean {near[0]}?" if near else ""
-            raise TunepipeError(f"{at}{section}.trl.{key}: not a {cfg_cls.__name__} field{hint}")
+            raise TunepipeError(f"{at}{section}.trl.{key}: not a {cfg_cls.__name__} field"
+                                f"{config.nearest(key, fields, list_all=False)}")
         src = sources.get(key)
         if src is not None and src.startswith("("):
             raise TunepipeError(f"{at}{section}.trl.{key}: tunepipe sets {key} itself {src}")
