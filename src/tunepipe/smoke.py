@@ -70,6 +70,23 @@ def lookup(base: dict, key: str, where: str):
     return node
 
 
+def hydra(value) -> str:
+    """``value`` in DVC's ``-S`` (Hydra override) grammar, so that it arrives in params.yaml as
+    it is: a mapping's keys bare (Hydra rejects ``{"a": 1}``), strings quoted without JSON's
+    escapes (``\\n`` or ``\\u26a0`` would arrive as those characters), ``${`` escaped."""
+    if isinstance(value, dict):
+        for k in value:
+            if not re.fullmatch(r"[A-Za-z_][\w-]*", str(k)):
+                raise TunepipeError(f"{k!r}: a mapping key passed to dvc exp run -S must be a plain name")
+        return "{" + ", ".join(f"{k}: {hydra(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(hydra(v) for v in value) + "]"
+    if isinstance(value, str):   # Hydra's quoted string: no JSON escapes (they would arrive as text)
+        s = re.sub(r'(\\+)(?="|$)', lambda m: m.group(1) * 2, value)   # backslashes before a quote / the end
+        return '"' + s.replace('"', '\\"').replace("${", "\\${") + '"'
+    return json.dumps(value)
+
+
 def overlay_args(prof: dict, base: dict, where: str) -> list[str]:
     """``-S`` arguments that turn the params ``base`` into ``base`` overlaid with ``prof``."""
     args = []
@@ -79,12 +96,12 @@ def overlay_args(prof: dict, base: dict, where: str) -> list[str]:
             if not isinstance(value, dict):
                 raise TunepipeError(f"{where}: {key} must map task names to counts")
             args += [a for t in node if t not in value for a in ("-S", f"~{key}.{t}")]
-            args += [a for t, n in value.items() for a in ("-S", f"{key}.{t}={json.dumps(n)}")]
+            args += [a for t, n in value.items() for a in ("-S", f"{key}.{t}={hydra(n)}")]
         elif key in OPEN and isinstance(value, dict):
             have = node if isinstance(node, dict) else {}
-            args += [a for k, v in value.items() for a in ("-S", f"{'' if k in have else '+'}{key}.{k}={json.dumps(v)}")]
+            args += [a for k, v in value.items() for a in ("-S", f"{'' if k in have else '+'}{key}.{k}={hydra(v)}")]
         else:
-            args += ["-S", f"{key}={json.dumps(value)}"]
+            args += ["-S", f"{key}={hydra(value)}"]
     return args
 
 
