@@ -10,7 +10,7 @@ env's scores (fractional with partial credit), so ``tunepipe.metrics.summarize``
 can be used as an env entry directly. Equal ``order`` is broken by ``name``.
 
 Between an earlier model E and a later model L, E keeps an environment unless L clearly
-beats it (the validators' earlier-model advantage). Three named rules (docs/reference/validators.md):
+beats it (the validators' earlier-model advantage). Four named rules (docs/reference/validators.md):
 
 - ``interval`` (Oct 2025, the default): L wins only if the lower bound of its Jeffreys
   interval (``level``, 80%) is above E's upper bound; overlapping intervals go to E.
