@@ -272,3 +272,17 @@ def test_champion_rule_through_the_report():
                         min_samples=100, level=0.8)
     assert an["frontier"] == ["grpo"] and an["winners"] == {"sat": "grpo"}
     assert "champion" in report.markdown(an)
+
+
+def test_per_task_seeds_make_a_prompts_samples_independent_of_the_batch(tiny_model):
+    from tunepipe import generation, models
+
+    model = models.load_model(tiny_model / "base", dtype="float32")
+    tok = models.load_tokenizer(tiny_model / "base")
+    texts = [f"Solve {'x1 ' * (2 + i)}now" for i in range(4)]
+    kw = dict(max_new_tokens=6, batch_size=4, num_samples=3, temperature=1.0, desc="t")
+    g_all, s_all = generation.hf_generate_both(model, tok, texts, seed=0, seeds=[11, 12, 13, 14], **kw)
+    g_one, s_one = generation.hf_generate_both(model, tok, texts[2:3], seed=5, seeds=[13], **kw)
+    assert s_one[0] == s_all[2] and g_one[0] == g_all[2]
+    with pytest.raises(ValueError, match="seeds: 1 for 4 prompts"):
+        generation.hf_generate_both(model, tok, texts, seed=0, seeds=[1], **kw)
