@@ -18,6 +18,7 @@ Rules:
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from tunepipe import TunepipeError, config, tasks
@@ -59,15 +60,16 @@ def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildReque
     if n is None and not loaded:
         raise TunepipeError(f"{req.where}: collect.{req.split}.{family.name}: null (every row) is for "
                             "sources read as given; a generated family needs a count")
-    kept, tries = [], 0
+    kept, tries, built = [], 0, 0
     while loaded or len(kept) < n:
         tries += 1
         if not loaded and tries > 20 * n + 100:
             raise TunepipeError(f"collect.{family.name}: cannot draw {n} distinct rows; enlarge the sizes")
         try:
-            batch = family.build(None if loaded else n - len(kept), rng, cfg, req)
+            batch = family.build(None if loaded else n - len(kept), rng, cfg, dataclasses.replace(req, start=built))
         except (TypeError, ValueError) as e:
             raise TunepipeError(f"{req.where}: collect.{family.name}: {e}") from None
+        built += len(batch)
         for row in batch:
             k = family.key(row)
             if k not in seen and (not loaded or n is None or len(kept) < n):

@@ -30,6 +30,44 @@ class EvalArgs:
     level: float
     pareto: ParetoArgs
     episode: EpisodeArgs           # multi-turn environments: tokens per turn, episode length
+    seed: str | None = None        # null: one seed (base.seed) per run | per_task: the validators' per-task seed
+
+    def __post_init__(self):
+        if self.seed not in SEED_MODES:
+            raise ValueError(f"seed: expected null or per_task, got {self.seed!r}")
+
+
+SEED_MODES = (None, "per_task")
+#: the environment names the validators hash for the per-task seed (AffineFoundation/affine,
+#: affine/core/environments.py); other tasks hash their own name
+VALIDATOR_ENVS = {"sat": "affine:sat", "abd": "affine:abd-v2", "ded": "affine:ded-v2"}
+
+
+def task_seed(env: str, task_id: int) -> int:
+    """The validators' per-task sampling seed (Dec 2025): the first 8 bytes of
+    sha256(f"{env}:{task_id}"), big-endian, mod 2**32. Every model gets the same seed on a task.
+
+    >>> task_seed("affine:sat", 0) == int.from_bytes(__import__("hashlib").sha256(b"affine:sat:0").digest()[:8], "big") % 2**32
+    True
+    """
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{env}:{task_id}".encode()).digest()[:8], "big") % 2**32
+
+
+def row_task_id(row: dict, index: int) -> int:
+    """A row's task id: its ``task_id`` (SAT ``generator: validators``), else the number at the
+    end of its ``id`` (``test-sat-00012`` -> 12), else ``index``."""
+    tid = row.get("task_id")
+    if isinstance(tid, int) and not isinstance(tid, bool):
+        return tid
+    tail = str(row.get("id", "")).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else index
+
+
+def row_seeds(rows: list[dict]) -> list[int]:
+    """:func:`task_seed` of every row (``evaluate.seed: per_task``)."""
+    return [task_seed(VALIDATOR_ENVS.get(r["task"], r["task"]), row_task_id(r, i)) for i, r in enumerate(rows)]
 
 
 def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:
@@ -76,21 +114,24 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     env_rows = [r for r in rows if tasks.multi_turn(r["task"])]
     rows = [r for r in rows if not tasks.multi_turn(r["task"])]
     prompts = [r["prompt_text"] for r in rows]
+    seeds = row_seeds(rows) if a.seed == "per_task" else None
     model = tok = None
     if a.backend == "hf" or env_rows:   # episodes run with transformers whatever the backend
         model = models.load_model(path, dtype=a.dtype)
         tok = models.load_tokenizer(path)
     if a.backend == "hf":
         gen = lambda **kw: generation.hf_generate(model, tok, prompts, max_new_tokens=a.max_new_tokens,
-                                                  batch_size=a.batch_size, seed=seed, **kw)
+                                                  batch_size=a.batch_size, seed=seed, seeds=seeds, **kw)
     elif a.backend == "vllm":
-        gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed, **kw)
+        gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed,
+                                                          seeds=seeds, **kw)
     else:
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
     if rows and a.backend == "hf" and a.num_samples > 0:   # both passes from one prefill per prompt
         g, sampled_c = generation.hf_generate_both(model, tok, prompts, max_new_tokens=a.max_new_tokens,
                                                    batch_size=a.batch_size, num_samples=a.num_samples,
-                                                   temperature=a.temperature, seed=seed, desc=f"{name} generation")
+                                                   temperature=a.temperature, seed=seed, seeds=seeds,
+                                                   desc=f"{name} generation")
         g = [[x] for x in g]
     else:
         g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy") if rows else []
@@ -99,8 +140,11 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     sampled, s_err = _score_all(rows, sampled_c)
     if samples_out is not None:
         for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):
-            samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
-                                "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss})
+            rec = {"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
+                   "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss}
+            if "task_id" in row:
+                rec["task_id"] = row["task_id"]
+            samples_out.append(rec)
     result, env_scores = episode_results(name, model, tok, env_rows, a, samples_out) if env_rows else ({}, [])
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]

@@ -39,29 +39,34 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 
 def hf_generate(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int,
                 do_sample: bool, temperature: float, num_samples: int, seed: int, desc: str,
-                top_p: float = 1.0) -> list[list[str]]:
+                top_p: float = 1.0, seeds: list[int] | None = None) -> list[list[str]]:
     """``num_samples`` completions per prompt (1 for greedy). Left-padded batches of
     ``batch_size`` prompts, sorted by length so padding stays small; a progress bar per call.
-    ``top_p`` < 1: nucleus sampling (the reward stage's selection samples at T 0.7, top-p 0.9)."""
+    ``top_p`` < 1: nucleus sampling (the reward stage's selection samples at T 0.7, top-p 0.9).
+    ``seeds``: one seed per prompt (``evaluate.seed: per_task``), see :func:`_generate`."""
     greedy, sampled = _generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                 greedy=not do_sample, samples=num_samples if do_sample else 0, temperature=temperature,
-                                top_p=top_p, seed=seed, desc=desc)
+                                top_p=top_p, seed=seed, desc=desc, seeds=seeds)
     return sampled if do_sample else [[g] for g in greedy]
 
 
 def hf_generate_both(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int,
-                     num_samples: int, temperature: float, seed: int, desc: str) -> tuple[list[str], list[list[str]]]:
+                     num_samples: int, temperature: float, seed: int, desc: str,
+                     seeds: list[int] | None = None) -> tuple[list[str], list[list[str]]]:
     """evaluate's two passes in one: per prompt the greedy completion and ``num_samples``
     samples at ``temperature``, all from one prefill of the prompt (``tunepipe.prefix.decode``)."""
     return _generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, greedy=True,
-                     samples=num_samples, temperature=temperature, top_p=1.0, seed=seed, desc=desc)
+                     samples=num_samples, temperature=temperature, top_p=1.0, seed=seed, desc=desc, seeds=seeds)
 
 
 def _generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, greedy, samples, temperature, top_p, seed,
-              desc) -> tuple[list[str], list[list[str]]]:
+              desc, seeds=None) -> tuple[list[str], list[list[str]]]:
     """Greedy completions (``greedy``) and ``samples`` sampled ones per prompt. A model
     ``prefix.supported`` runs ``prefix.decode`` (each prompt prefilled once for all its rows);
-    others run ``generate`` (a pass per mode; samples via ``num_return_sequences``)."""
+    others run ``generate`` (a pass per mode; samples via ``num_return_sequences``).
+    ``seeds`` (one per prompt): a prompt's samples are drawn after ``torch.manual_seed`` of its
+    own seed, one prompt per batch, so they do not depend on the batch (slower; greedy
+    completions are the same either way)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -71,6 +76,11 @@ def _generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, greedy, 
     stop = stop_token_ids(model, tokenizer)
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    if seeds is not None:
+        if len(seeds) != len(prompts):
+            raise ValueError(f"seeds: {len(seeds)} for {len(prompts)} prompts")
+        if samples:
+            batch_size = 1
     g_out: list[str] = [""] * len(prompts) if greedy else []
     s_out: list[list[str]] = [[] for _ in prompts]
     torch.manual_seed(seed)
@@ -79,6 +89,8 @@ def _generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, greedy, 
     with torch.inference_mode():
         for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
             idx = order[start : start + batch_size]
+            if seeds is not None and samples:
+                torch.manual_seed(seeds[idx[0]])
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             ids, mask = enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device)
             if fast:
@@ -107,8 +119,9 @@ def _generate(model, tokenizer, prompts, *, max_new_tokens, batch_size, greedy, 
 
 
 def vllm_generate(model_dir: str, prompts: list[str], *, max_new_tokens: int, do_sample: bool,
-                  temperature: float, num_samples: int, seed: int) -> list[list[str]]:
-    """Same contract with vLLM (GPU only; optional dependency)."""
+                  temperature: float, num_samples: int, seed: int, seeds: list[int] | None = None) -> list[list[str]]:
+    """Same contract with vLLM (GPU only; optional dependency). ``seeds``: vLLM's per-request
+    seed, one per prompt (``evaluate.seed: per_task``)."""
     try:
         from vllm import LLM, SamplingParams
     except ImportError:
@@ -116,6 +129,8 @@ def vllm_generate(model_dir: str, prompts: list[str], *, max_new_tokens: int, do
 
         raise TunepipeError("evaluate.backend=vllm needs the 'vllm' package (pip install -e '.[gpu]')") from None
     llm = LLM(model=model_dir, seed=seed)
-    sp = SamplingParams(n=num_samples if do_sample else 1, temperature=temperature if do_sample else 0.0,
-                        max_tokens=max_new_tokens, seed=seed, skip_special_tokens=False)
+    make = lambda s: SamplingParams(n=num_samples if do_sample else 1,  # noqa: E731
+                                    temperature=temperature if do_sample else 0.0,
+                                    max_tokens=max_new_tokens, seed=s, skip_special_tokens=False)
+    sp = make(seed) if seeds is None else [make(s) for s in seeds]
     return [[o.text for o in r.outputs] for r in llm.generate(prompts, sp)]

@@ -10,7 +10,7 @@ env's scores (fractional with partial credit), so ``tunepipe.metrics.summarize``
 can be used as an env entry directly. Equal ``order`` is broken by ``name``.
 
 Between an earlier model E and a later model L, E keeps an environment unless L clearly
-beats it (the validators' earlier-model advantage). Three named rules (docs/reference/validators.md):
+beats it (the validators' earlier-model advantage). Four named rules (docs/reference/validators.md):
 
 - ``interval`` (Oct 2025, the default): L wins only if the lower bound of its Jeffreys
   interval (``level``, 80%) is above E's upper bound; overlapping intervals go to E.
@@ -20,6 +20,20 @@ beats it (the validators' earlier-model advantage). Three named rules (docs/refe
   code the "better" margin is capped at the "not worse" one (it only matters near 0 or 1).
 - ``threshold`` (Dec 2025): L wins if pL >= min(pE + min(max(0.2 (1 - pE), 0.02), 0.1), 1)
   and pL > pE (so a later model merely matching a perfect 1.0 does not take the env).
+
+- ``champion`` (2026, AffineFoundation/affine-cortex ``affine/src/scorer/comparator.py``):
+  the earlier model is the champion, the later one the challenger. Per env, on the means
+  over the task ids BOTH were sampled on (when the env entries carry per-task ``scores``,
+  ``{task_id: score}``; else the aggregate ``successes / n``), the challenger is *dominant*
+  if its mean > champion + ``margin`` (0.03), *not worse* if >= ``not_worse`` (0.98) x
+  champion, else *worse*. An env in ``env_margins`` (``{env: m}``; the validators use 0.1
+  for one env) uses m both ways: dominant above champion + m, not worse from champion - m.
+  A challenger with fewer than ``min_samples`` samples on an env (or without it) is *worse*
+  there (so it cannot win at all: the validators' sample gate); the champion's count is
+  not gated, and a champion without the env counts as mean 0. The challenger wins (and
+  dominates) with at least one dominant env and no worse env; otherwise the champion
+  dominates it: winner takes all, a tie stays with the champion. `env_winner` gives an
+  env to the challenger only where it is dominant; `champion_verdicts` lists the verdicts.
 
 A model with fewer than ``min_samples`` (default 200, the validators') samples on an env,
 or without the env, cannot win it and loses it. When NEITHER model is eligible on an env,
@@ -54,17 +68,21 @@ from typing import Callable, Iterable
 
 from tunepipe.metrics import jeffreys_interval
 
-__all__ = ["RULES", "env_winner", "dominates", "frontier", "subset_scores", "report_rows"]
+__all__ = ["RULES", "env_winner", "dominates", "frontier", "subset_scores", "report_rows", "champion_verdicts"]
 
-RULES = ("interval", "epsilon", "threshold")
+RULES = ("interval", "epsilon", "threshold", "champion")
 
 # Tunables of each rule (overridable through ``**rule_kw``); the values are the validators'.
-RULE_DEFAULTS: dict[str, dict[str, float]] = {
+# (Every rule's minimum sample count is the functions' own ``min_samples`` argument.)
+RULE_DEFAULTS: dict[str, dict[str, object]] = {
     "interval": {},
     "epsilon": {"n_cap": 1000, "eps_not_worse": 0.005, "z_not_worse": 1.28,
                 "eps_better": 0.008, "z_better": 0.5},
     "threshold": {"frac": 0.2, "floor": 0.02, "cap": 0.1},
+    "champion": {"margin": 0.03, "not_worse": 0.98, "env_margins": {}},
 }
+#: champion's float slack, as the validators' comparator (1e-9 on both comparisons)
+_CHAMP_TOL = 1e-9
 
 _TOL = 1e-12  # float slack on ">=" margins: 0.5 + 0.1 must reach 0.6
 
@@ -95,6 +113,10 @@ def _check_model(model) -> dict:
         if isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0 <= s <= n:
             raise ValueError(f"model {name!r}, env {env!r}: successes must lie in [0, n={n}], "
                              f"got {s!r}")
+        scores = row.get("scores")
+        if scores is not None and (not isinstance(scores, dict) or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in scores.values())):
+            raise ValueError(f"model {name!r}, env {env!r}: scores must map task ids to numbers")
     return model
 
 
@@ -119,7 +141,52 @@ def _params(rule: str, rule_kw: dict) -> dict:
     if unknown:
         raise ValueError(f"rule {rule!r} takes no option(s) {unknown}; "
                          f"it takes {sorted(RULE_DEFAULTS[rule])}")
-    return {**RULE_DEFAULTS[rule], **rule_kw}
+    out = {**RULE_DEFAULTS[rule], **rule_kw}
+    if rule == "champion":
+        for key in ("margin", "not_worse"):
+            v = out[key]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"rule 'champion': {key} must be a number >= 0, got {v!r}")
+        em = out["env_margins"]
+        if not isinstance(em, dict) or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                for v in em.values()):
+            raise ValueError(f"rule 'champion': env_margins must map env names to numbers >= 0, got {em!r}")
+    return out
+
+
+def _common_means(champ: dict, chal: dict, env: str) -> tuple[float | None, int, float | None, int]:
+    """(champion mean, its n, challenger mean, its n) on ``env``: over the task ids both were
+    sampled on when both entries carry ``scores``, else the aggregates; None: no samples."""
+    c, l = champ["envs"].get(env), chal["envs"].get(env)
+    if c is not None and l is not None and c.get("scores") is not None and l.get("scores") is not None:
+        common = sorted(set(c["scores"]) & set(l["scores"]), key=str)
+        if not common:
+            return None, 0, None, 0
+        return (sum(float(c["scores"][t]) for t in common) / len(common), len(common),
+                sum(float(l["scores"][t]) for t in common) / len(common), len(common))
+    mean = lambda r: (None, 0) if r is None or not r["n"] else (float(r["successes"]) / r["n"], int(r["n"]))  # noqa: E731
+    return (*mean(c), *mean(l))
+
+
+def _champion_verdict(champ: dict, chal: dict, env: str, min_samples: int, params: dict) -> dict:
+    """The challenger's verdict on ``env``: ``dominant`` | ``not_worse`` | ``worse``, with the
+    means it was decided on and the reason."""
+    pc, nc, pl, nl = _common_means(champ, chal, env)
+    out = {"env": env, "champion": pc, "challenger": pl, "champion_n": nc, "challenger_n": nl}
+    if pl is None or nl < max(min_samples, 1):
+        return {**out, "verdict": "worse", "reason": f"challenger has {nl} < {max(min_samples, 1)} samples"}
+    basis = 0.0 if pc is None else pc
+    if env in params["env_margins"]:
+        m = float(params["env_margins"][env])
+        up, low = basis + m, basis - m
+    else:
+        up, low = basis + float(params["margin"]), basis * float(params["not_worse"])
+    if pl > up + _CHAMP_TOL:
+        return {**out, "verdict": "dominant", "reason": f"{pl:.4f} > {up:.4f}"}
+    if pl >= low - _CHAMP_TOL:
+        return {**out, "verdict": "not_worse", "reason": f"{pl:.4f} >= {low:.4f}"}
+    return {**out, "verdict": "worse", "reason": f"{pl:.4f} < {low:.4f}"}
 
 
 def _stats(model: dict, env: str) -> tuple[float, int] | None:
@@ -136,6 +203,13 @@ def _duel(a: dict, b: dict, env: str, rule: str, min_samples: int, level: float,
           params: dict) -> _Outcome:
     """Who wins and who loses ``env`` between a and b (the heart of every rule)."""
     early, late = sorted((a, b), key=_key)
+    if rule == "champion":   # the challenger's verdict: dominant takes the env, worse loses it
+        v = _champion_verdict(early, late, env, min_samples, params)["verdict"]
+        if v == "dominant":
+            return frozenset({late["name"]}), frozenset({early["name"]})
+        if v == "worse":
+            return frozenset({early["name"]}), frozenset({late["name"]})
+        return frozenset(), frozenset()
     e_ok, l_ok = _eligible(early, env, min_samples), _eligible(late, env, min_samples)
     if not (e_ok or l_ok):
         return frozenset(), frozenset({early["name"], late["name"]})
@@ -186,6 +260,11 @@ def _dominates_on(x: dict, y: dict, envs: Iterable[str], outcomes: dict[str, _Ou
     envs = list(envs)
     if not envs:
         return False
+    if rule == "champion":   # winner takes all: the challenger dethrones, or the champion stays
+        early, late = sorted((x, y), key=_key)
+        late_wins = (any(late["name"] in outcomes[e][0] for e in envs)
+                     and not any(late["name"] in outcomes[e][1] for e in envs))
+        return late_wins if x is late else not late_wins
 
     def claims(p: dict, q: dict) -> bool:  # p "dominates" q before the mutual-claim tiebreak
         won = any(p["name"] in outcomes[e][0] for e in envs)
@@ -346,3 +425,25 @@ def report_rows(models: Iterable[dict], *, rule: str = "interval", min_samples: 
                 king = m
         rows.append({"env": env, "winner": king["name"] if king else None, "models": cells})
     return rows
+
+
+def champion_verdicts(champion: dict, challenger: dict, *, min_samples: int = 200, **rule_kw) -> dict:
+    """The ``champion`` rule's comparison of one window: per env (the union of both models'
+    envs, sorted) the challenger's verdict, and the winner (winner takes all)::
+
+        {"winner": name, "dominant": [envs], "worse": [envs],
+         "envs": [{"env", "verdict", "reason", "champion", "challenger", "champion_n", "challenger_n"}]}
+
+    >>> champ = {"name": "c", "order": 0, "envs": {"sat": {"successes": 50, "n": 100}}}
+    >>> chal = {"name": "x", "order": 1, "envs": {"sat": {"successes": 54, "n": 100}}}
+    >>> champion_verdicts(champ, chal, min_samples=100)["winner"]   # .54 > .50 + .03
+    'x'
+    """
+    _check_model(champion), _check_model(challenger)
+    params = _params("champion", rule_kw)
+    envs = sorted(set(champion["envs"]) | set(challenger["envs"]))
+    rows = [_champion_verdict(champion, challenger, e, min_samples, params) for e in envs]
+    dominant = [r["env"] for r in rows if r["verdict"] == "dominant"]
+    worse = [r["env"] for r in rows if r["verdict"] == "worse"]
+    winner = challenger["name"] if dominant and not worse else champion["name"]
+    return {"winner": winner, "dominant": dominant, "worse": worse, "envs": rows}

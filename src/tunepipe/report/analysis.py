@@ -41,7 +41,7 @@ BASELINE = "baseline"
 @dataclass
 class ParetoArgs:
     """``evaluate.pareto`` in params.yaml."""
-    rule: str          # interval | epsilon | threshold (tunepipe.pareto.RULES)
+    rule: str          # interval | epsilon | threshold | champion (tunepipe.pareto.RULES)
     mode: str          # greedy | sampled: whose results decide the env winners
     min_samples: int   # fewer samples on an env: cannot win it (the validators use 200)
 

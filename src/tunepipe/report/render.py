@@ -10,6 +10,9 @@ RULE_TEXT = {
                "max(0.005, 1.28·SE) (SE of the difference, n capped at 1000); a tie goes to the earlier model",
     "threshold": "a later model takes an env only if it beats the earlier one's score p by "
                  "min(max(0.2·(1 − p), 0.02), 0.1) (target capped at 1.0)",
+    "champion": "a later model (the challenger) takes an env only if its mean beats the earlier one's (the "
+                "champion's) by more than 0.03, and dethrones it only with such an env and none below 0.98 × "
+                "the champion's mean; otherwise the champion keeps everything",
 }
 
 

@@ -93,6 +93,9 @@ class BuildRequest:
     seed: int                                    # base.seed (loaded families split by hash, not rng)
     exclude: frozenset = frozenset()             # source keys of held-out rows (train only)
     where: str = "params.yaml"                   # for error messages
+    start: int = 0                               # rows this family already built in this split (a
+                                                 # later call of a draw that asks again): index of
+                                                 # the first row this call builds
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,41 @@ def planted_instance(rng: random.Random, n: int, k: int, ratio: float):
     return planted, clauses
 
 
+#: the validators' SAT prompt (AffineFoundation/affinetes, environments/affine/sat.py), verbatim, as a
+#: ``prompt_template``: their f-string with ``{k}``, ``{n}`` and ``{formula}`` left as fields
+VALIDATORS_PROMPT = (
+    "Find a satisfying assignment for the following {k}-SAT formula over variables x1..x{n}:\n"
+    "{formula}\n"
+    "Provide your answer as comma-separated assignments like `x1=True, x2=False, ...`, "
+    "or respond `UNSAT` if it has no solution."
+)
+#: the validators' clause ratio: m = int(4.26 * n)
+VALIDATORS_RATIO = 4.26
+#: ``generator: validators`` task ids: test rows take 0, 1, ... (the validators' SAT range is 0-500);
+#: train rows TRAIN_BASE + seed * TRAIN_STRIDE + 0, 1, ... (disjoint from any test id < TRAIN_BASE)
+TRAIN_BASE = 1_000_000
+TRAIN_STRIDE = 10_000_000
+GENERATORS = ("tunepipe", "validators")
+
+
+def validators_instance(task_id: int, n: int = 15, k: int = 10):
+    """(planted {var: bool}, clauses) of the validators' SAT task ``task_id``, draw for draw:
+    ``random.Random(task_id)``; m = int(4.26 n); x1..xn each ``choice([True, False])``; per
+    clause ``sample(1..n, k)``, ``choice`` of the forced variable, then a ``choice([True,
+    False])`` sign for every other variable in order (none for the forced one)."""
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..n_vars, got k={k}, n_vars={n}")
+    rng = random.Random(task_id)
+    planted = {v: rng.choice([True, False]) for v in range(1, n + 1)}
+    clauses = []
+    for _ in range(int(VALIDATORS_RATIO * n)):
+        vs = rng.sample(list(planted), k)
+        sv = rng.choice(vs)
+        clauses.append([(v if planted[v] else -v) if v == sv else (v if rng.choice([True, False]) else -v)
+                        for v in vs])
+    return planted, clauses
+
+
 def satisfies(values: dict[int, bool], clauses: list[list[int]]) -> bool:
     return all(any(values.get(abs(lit)) is (lit > 0) for lit in c) for c in clauses)
 
@@ -116,6 +151,45 @@ def generate(
 
 def build(n: int, rng: random.Random, **params) -> list[dict]:
     return [generate(rng, **params) for _ in range(n)]
+
+
+def single(rng_: list[int], what: str) -> int:
+    """The one value of an inclusive [min, max] range that must hold one value."""
+    lo, hi = int(rng_[0]), int(rng_[-1])
+    if lo != hi:
+        raise ValueError(f"{what}: generator validators takes one value (e.g. [15, 15]), got {list(rng_)}")
+    return lo
+
+
+def first_task_id(split: str, seed: int) -> int:
+    """The task id of a split's first row under ``generator: validators``."""
+    if split == "test":
+        return 0
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"base.seed: generator validators needs an int in 0..2**32-1 for the train ids, got {seed!r}")
+    return TRAIN_BASE + seed * TRAIN_STRIDE
+
+
+def validators_row(task_id: int, rng: random.Random, *, n: int, k: int, answer: str, prompt_template: str) -> dict:
+    """The validators' SAT task ``task_id`` as a row (``task_id`` carried); ``answer`` as in
+    :func:`generate`, drawn from ``rng`` (never from the instance's own stream)."""
+    planted, clauses = validators_instance(task_id, n, k)
+    if answer == "planted":
+        values = planted
+    elif answer == "random_solution":
+        if n > 18:
+            raise ValueError(f"sat.answer=random_solution enumerates 2^n_vars; n_vars={n} > 18")
+        values = rng.choice(all_solutions(n, clauses))
+    else:
+        raise ValueError(f"sat.answer must be 'planted' or 'random_solution', got {answer!r}")
+    prompt = prompt_template.format(n=n, k=k, m=len(clauses), formula=formula_text(clauses))
+    return {
+        "task": NAME,
+        "task_id": task_id,
+        "prompt": [{"role": "user", "content": prompt}],
+        "answer": assignment_text(values),
+        "spec": {"n_vars": n, "clauses": clauses},
+    }
 
 
 def key(row: dict) -> str:
@@ -228,10 +302,29 @@ class Config:
     ratio: float
     answer: str
     prompt_template: str
+    # tunepipe: its own random stream (rows carry no task id) | validators: the validators'
+    # generator for task ids (test 0.., train TRAIN_BASE + seed * TRAIN_STRIDE + ..)
+    generator: str = "tunepipe"
+
+    def __post_init__(self):
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator: expected one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if self.generator == "validators":
+            single(self.n_vars, "n_vars"), single(self.k, "k")
+            if self.ratio != VALIDATORS_RATIO:
+                raise ValueError(f"ratio: generator validators fixes m = int({VALIDATORS_RATIO} * n), got {self.ratio!r}")
 
 
 def _build(n: int, rng: random.Random, cfg: Config, req: BuildRequest) -> list[dict]:
-    return build(n, rng, **asdict(cfg))
+    params = asdict(cfg)
+    if params.pop("generator") == "tunepipe":
+        return build(n, rng, **params)
+    start = first_task_id(req.split, req.seed) + req.start
+    if req.split == "train" and req.start + n > TRAIN_STRIDE:
+        raise ValueError(f"generator validators: at most {TRAIN_STRIDE} train rows per seed")
+    nv, kk = single(cfg.n_vars, "n_vars"), single(cfg.k, "k")
+    return [validators_row(start + i, rng, n=nv, k=kk, answer=cfg.answer, prompt_template=cfg.prompt_template)
+            for i in range(n)]
 
 
 def to_service(row: dict) -> dict:

@@ -56,6 +56,42 @@ NAME = "abd"
 #: their held-out programs coincide and neither task trains on the other's test programs
 SPLIT_GROUP = "code"
 
+#: the validators' ABD prompt (AffineFoundation/affinetes, environments/affine/abd.py, PROMPT_TEMPLATE), verbatim;
+#: fields {program} and {output} (the preset's collect.abd.prompt_template)
+VALIDATORS_PROMPT = (
+    'You are a programming expert. Given a Python program and its expected output, you need to determine the exact input that would produce this output.\n'
+    '\n'
+    'Program:\n'
+    '```python\n'
+    '{program}\n'
+    '```\n'
+    '\n'
+    'Expected Output:\n'
+    '```\n'
+    '{output}\n'
+    '```\n'
+    '\n'
+    'Task: Analyze the program to understand what input format it expects from stdin, then provide the input data that would produce the expected output.\n'
+    '\n'
+    'You can provide any explanations, analysis, or reasoning you want. However, you MUST include the input data within <INPUT> </INPUT> tags.\n'
+    '\n'
+    'Format the input data like this:\n'
+    '<INPUT>\n'
+    '[input data here - each line on a separate line as the program expects]\n'
+    '</INPUT>\n'
+    '\n'
+    'I will extract only the content between these tags.\n'
+    '\n'
+    'Requirements for the input data within the tags:\n'
+    '1. Each line of input should be on a separate line\n'
+    '2. Use the exact format the program expects  \n'
+    '3. Provide the raw input values that should be fed to stdin\n'
+    '4. Do not include any prefixes or extra formatting within the INPUT tags\n'
+    '\n'
+    'Please analyze the program and provide the required input:'
+)
+
+
 PROMPT_TEMPLATE = """Here is a Python program that reads from standard input:
 
 ```python

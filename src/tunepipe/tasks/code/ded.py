@@ -42,6 +42,22 @@ from tunepipe.tasks.code.executor import DEFAULT_LIMITS  # noqa: F401 (re-export
 NAME = "ded"
 SPLIT_GROUP = "code"   # see abd.SPLIT_GROUP
 
+#: the validators' DED prompt (AffineFoundation/affinetes, environments/affine/ded.py): the problem
+#: (right-stripped, as here) then their instructions, verbatim; field {problem} (the preset's collect.ded.prompt_template)
+VALIDATORS_PROMPT = (
+    '{problem}\n'
+    '\n'
+    '---\n'
+    '⚠️ **Instructions** ⚠️\n'
+    'Write a complete **Python 3** program that\n'
+    '• reads *all* input from **STDIN** (using `input()` / `sys.stdin`),\n'
+    '• writes *only* the required answer(s) to **STDOUT** using `print`,\n'
+    '• contains no additional prompts or debug text, and\n'
+    '• is returned as a single ```python … ``` fenced block.\n'
+    ''
+)
+
+
 PROMPT_TEMPLATE = """{problem}
 
 Write a complete Python 3 program that solves this. It must read all of its input from \
