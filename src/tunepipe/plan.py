@@ -104,7 +104,7 @@ def _cache_dir(root: Path) -> str:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return repo.cache.local.path
+        return repo.cache.local_cache_dir   # the cache root (cache.dir), not its files/md5 store
 
 
 def stale_stages(root: Path, params: dict) -> tuple[dict[str, list[str]], list[str]]:
