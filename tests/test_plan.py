@@ -91,7 +91,13 @@ def test_local_config_recipe(capsys):
     assert "/ 8 (zero3)" in out
     grpo = table(out, "grpo")
     assert grpo["vLLM colocate share"] == pytest.approx(0.25 * 80, abs=0.006)   # grpo.trl's utilization
-    assert "KV cache (generation)" not in grpo
+    assert "KV cache (generation)" not in grpo and "ZeRO-3 weights gathered for generation" not in grpo
+    # without vLLM, TRL gathers the ZeRO-3 shards to generate
+    recipe = yaml.safe_load((RECIPES / "local.yaml").read_text())
+    merged, _ = plan.overlay(config.load(ROOT / "params.yaml"), {**recipe, "grpo": {**recipe["grpo"], "use_vllm": False}}, "r.yaml")
+    g = {t[0]: t[2] for t in plan.estimate(merged, plan.shape(*plan.model_config(merged["base"], ROOT)[:1],
+                                                              merged["sft"]["lora"]), ROOT)["grpo"]["terms"]}
+    assert g["ZeRO-3 weights gathered for generation"] == params * 2 * 7 / 8 and "KV cache (generation)" in g
     assert table(out, "evaluate") == {"vLLM share": pytest.approx(0.9 * 80, abs=0.006), "total": pytest.approx(72.0)}
     assert "WARNING" not in out
 

@@ -394,6 +394,10 @@ def estimate(params: dict, s: Shape, root: Path, prompt_tokens: int | None = Non
     elif grpo["use_vllm"]:
         notes.append("vllm_mode server: generation on the vLLM server's GPUs, not counted here")
     else:
+        if eng.name == "zero3" and grpo["trl"].get("ds3_gather_for_generation",
+                                                   _trl_default("ds3_gather_for_generation")):
+            terms.append(("ZeRO-3 weights gathered for generation", f"{s.params:,} x {b} B x (1 - 1/{eng.processes})",
+                          s.params * b * (1 - 1 / eng.processes)))
         kv = kv_bytes(s, b)
         terms.append(("KV cache (generation)", f"{prompts} x {g} x ({prompt} + {comp}) tok x {kv} B",
                       seqs * (prompt + comp) * kv))
