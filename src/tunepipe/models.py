@@ -108,6 +108,28 @@ def train_tokenizer(texts: list[str], *, vocab_size: int, special_tokens: list[s
     return fast
 
 
+def tiny_config(tiny: dict, *, vocab_size: int | None = None, eos_token_id=None, pad_token_id=None):
+    """The Qwen3 config of ``base.tiny`` (``vocab_size``: the trained tokenizer's size; without it
+    ``base.tiny.vocab_size``, as :mod:`tunepipe.plan` estimates before any tokenizer exists)."""
+    from transformers import Qwen3Config
+
+    heads = tiny["num_attention_heads"]
+    return Qwen3Config(
+        vocab_size=vocab_size or tiny["vocab_size"],
+        hidden_size=tiny["hidden_size"],
+        intermediate_size=tiny["intermediate_size"],
+        num_hidden_layers=tiny["num_hidden_layers"],
+        num_attention_heads=heads,
+        num_key_value_heads=tiny["num_key_value_heads"],
+        head_dim=tiny["hidden_size"] // heads,
+        max_position_embeddings=tiny["max_position_embeddings"],
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+
+
 def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, atoms=()) -> None:
     """Random-init Qwen3 model + corpus-trained tokenizer, saved to ``out_dir``. ``atoms``:
     the pre-tokenizer's atoms, collected by the caller from the task registry
@@ -115,7 +137,7 @@ def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, 
     module imports nothing from :mod:`tunepipe.tasks`, whose reference family loads its
     reward model through it."""
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    from transformers import GenerationConfig, Qwen3ForCausalLM
 
     from tunepipe import harmony
 
@@ -126,21 +148,8 @@ def build_tiny(out_dir: str | Path, texts: list[str], *, seed: int, tiny: dict, 
         chat_template=harmony.CHAT_TEMPLATE,
         atoms=atoms,
     )
-    heads = tiny["num_attention_heads"]
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=tiny["hidden_size"],
-        intermediate_size=tiny["intermediate_size"],
-        num_hidden_layers=tiny["num_hidden_layers"],
-        num_attention_heads=heads,
-        num_key_value_heads=tiny["num_key_value_heads"],
-        head_dim=tiny["hidden_size"] // heads,
-        max_position_embeddings=tiny["max_position_embeddings"],
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = tiny_config(tiny, vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
     model.generation_config = GenerationConfig(
