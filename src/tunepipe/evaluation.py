@@ -32,6 +32,15 @@ class EvalArgs:
     episode: EpisodeArgs           # multi-turn environments: tokens per turn, episode length
 
 
+def check_budgets(a: EvalArgs) -> None:
+    """``evaluate.max_new_tokens`` and ``evaluate.episode.turn_tokens`` as budgets per family
+    (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
+    tasks.check_budget(a.max_new_tokens, "evaluate.max_new_tokens", turns=False,
+                       other="evaluate.episode.turn_tokens")
+    tasks.check_budget(a.episode.turn_tokens, "evaluate.episode.turn_tokens", turns=True,
+                       other="evaluate.max_new_tokens")
+
+
 def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:
     """Scores per row, one per completion (None: invalid, counted 0 by the statistics),
     and whether the scorer raised. One batch, so ABD/DED programs run in parallel."""
@@ -77,6 +86,7 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     rows = [r for r in rows if not tasks.multi_turn(r["task"])]
     if a.backend not in ("hf", "vllm"):
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
+    check_budgets(a)
     model = tok = None
     if a.backend == "hf" or env_rows:   # episodes run with transformers whatever the backend
         model = models.load_model(path, dtype=a.dtype)

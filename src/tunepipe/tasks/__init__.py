@@ -232,12 +232,12 @@ def check_budget(setting: Budget, where: str, *, turns: bool, other: str) -> Non
     else per completion of a single-turn one; ``other``: the key that budgets the other kind)."""
     import difflib
 
-    def check_int(v, key: str) -> None:
+    def check_int(v, key: str, what: str) -> None:
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise TunepipeError(f"{key}: expected an int >= 1, null or a mapping task -> int | null, got {v!r}")
+            raise TunepipeError(f"{key}: expected {what}, got {v!r}")
 
     if not isinstance(setting, dict):
-        check_int(setting, where)
+        check_int(setting, where, "an int >= 1, null or a mapping task -> int | null")
         return
     for name, v in setting.items():
         if name not in names():
@@ -247,4 +247,4 @@ def check_budget(setting: Budget, where: str, *, turns: bool, other: str) -> Non
         if multi_turn(name) != turns:
             kind = "a single-turn task" if turns else "a multi-turn environment"
             raise TunepipeError(f"{where}.{name}: {name} is {kind}: its budget is {other}.{name}")
-        check_int(v, f"{where}.{name}")
+        check_int(v, f"{where}.{name}", "an int >= 1 or null (the task's own budget)")
