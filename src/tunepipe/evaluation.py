@@ -205,7 +205,8 @@ def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": r["text"],
                                 "greedy_score": 1.0 if r["success"] else 0.0, "sampled": [], "sampled_scores": [],
                                 "episode": {"success": r["success"], "reward": r["reward"], "steps": r["steps"],
-                                            "truncated": r["truncated"], "turns": r["turns"]}})
+                                            "truncated": r["truncated"], "turns": r["turns"],
+                                            "turns_truncated": r["turns_truncated"]}})
     return out, [[1.0 if r["success"] else 0.0] for r in res]
 
 
