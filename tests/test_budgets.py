@@ -259,3 +259,24 @@ def test_grpo_cuts_each_family_to_its_budget(tiny_model, tmp_path, monkeypatch, 
                   completions_csv=str(tmp_path / "c.csv"), seed=0)
     assert seen and all(n <= b for _t, n, b in seen)
     assert {b for _t, _n, b in seen} <= {3, 8} and any(t == "echo" for t, _n, _b in seen)
+
+
+def test_vllm_backend_gets_one_engine_call_with_a_budget_per_prompt(tiny_model, echo, monkeypatch):
+    """vLLM: no batches per budget (each would load the engine again): one call per mode, one
+    budget per prompt, and its finish reason ``length`` counted as truncated."""
+    monkeypatch.setitem(tasks._PLUGINS, "echo", _echo(budget=3))
+    calls = []
+
+    def fake(model_dir, prompts, *, max_new_tokens, do_sample, temperature, num_samples, seed, truncated=None):
+        calls.append((do_sample, list(max_new_tokens)))
+        if truncated is not None:
+            truncated[:] = [[b > 5] * num_samples for b in max_new_tokens]   # pretend: the long budgets ran out
+        return [["x"] * num_samples for _ in prompts]
+
+    monkeypatch.setattr(generation, "vllm_generate", fake)
+    rows = _rows(tiny_model)
+    res = evaluation.evaluate_model("base", str(tiny_model / "base"), rows, _args({"sat": 9}, backend="vllm"), 0)
+    budgets = [9 if r["task"] == "sat" else 3 for r in rows]
+    assert calls == [(False, budgets), (True, budgets)]
+    assert res["sat"]["greedy"]["truncated_share"] == 1.0 and res["echo"]["sampled"]["truncated"] == 0
+    assert res["sat"]["sampled"]["truncated"] == 12
