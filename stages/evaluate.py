@@ -22,6 +22,7 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
     p = config.load(params)
     a = config.typed(evaluation.EvalArgs, config.section(p, "evaluate"), "evaluate")
     report.check_pareto_args(a.pareto)
+    evaluation.check_budgets(a)
     if a.backend not in ("hf", "vllm"):
         raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
     if a.backend == "vllm":
@@ -64,6 +65,8 @@ def evaluate(params: str = "params.yaml", data: str = "data/reward/test.jsonl", 
     train_logs = report.read_train_logs(sft=sft_live, grpo=grpo_live)
     report.write_eval_outputs(out, results, an, samples, train_logs)
     io.write_jsonl(Path(out) / "eval_samples.jsonl", samples)
+    for line in report.truncation_warnings(results):   # answers cut short score 0: said, not hidden
+        print(line)
     for line in report.markdown(an).splitlines()[2:]:  # the frontier, the env winners, regressions
         if line.startswith("## "):
             break

@@ -29,6 +29,7 @@ def grpo(params: str = "params.yaml", data: str = "data/reward/train.jsonl", ini
     p = config.load(params)
     args = config.typed(training.GRPOArgs, config.section(p, "grpo"), "grpo")
     training.grpo_trl_kwargs(args, where=p["__file__"])   # grpo.trl's names, before any launch
+    training.check_budgets(args)
     if args.use_vllm:   # TRL's vLLM rollouts: colocate (in the training processes) or server (`trl vllm-serve`)
         if args.vllm_mode not in ("colocate", "server"):
             raise TunepipeError(f"grpo.vllm_mode: expected 'colocate' or 'server', got {args.vllm_mode!r}")

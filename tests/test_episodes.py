@@ -234,6 +234,11 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
         g = res[name]["greedy"]
         assert g["n"] == 4 and {"mean_reward", "mean_steps", "n_truncated", "ci_low", "ci_high"} <= set(g)
         assert "sampled" not in res[name]
+        cut = [s["episode"]["turns_truncated"] for s in samples if s["task"] == name]
+        assert [len(c) for c in cut] == [s["episode"]["steps"] for s in samples if s["task"] == name]
+        assert g["budget"] == 6 and g["truncated"] == sum(map(sum, cut))      # turns cut by turn_tokens
+        assert g["truncated_share"] == pytest.approx(g["truncated"] / (g["mean_steps"] * 4))
+        assert g["truncated_episodes"] == sum(any(c) for c in cut)
     assert res["overall"]["greedy"]["n"] == 8
     assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
     md = "\n".join(report.episodes_markdown(samples))
@@ -259,3 +264,35 @@ def test_env_params_are_all_required_and_bad_values_name_the_section():
     with pytest.raises(TunepipeError, match=r"collect\.craft: max_steps: 2 is fewer turns than the oracle needs"):
         collect_with(max_steps=2)
 
+
+
+def test_episode_turns_take_their_family_budget(env_model, monkeypatch):
+    """turn_tokens as a mapping: each environment's turns generate with its own budget (a batch
+    per budget), and a turn is counted cut only when it reached its own budget unstopped."""
+    from tunepipe import generation, prefix
+
+    d, rows = env_model
+    model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+    stop = generation.stop_token_ids(model, tok)
+    calls = []
+    real = prefix.decode
+    monkeypatch.setattr(prefix, "decode", lambda *a, **k: calls.append(k["max_new_tokens"]) or real(*a, **k))
+    args = episodes.EpisodeArgs(turn_tokens={"craft": 3, "grid": 5}, max_length=None)
+    res = episodes.run(model, tok, rows, args=args, gen_kwargs={"do_sample": False}, stop_ids=stop,
+                       batch_size=8, progress=False)
+    assert set(calls) == {3, 5}
+    for row, r in zip(rows, res):
+        b = 3 if row["task"] == "craft" else 5
+        turns = [t["turn"] for t in r["turns"]]
+        assert len(r["turns_truncated"]) == r["steps"] == len(turns)
+        segments, prev = [], 0   # the model's turns: the runs of env_mask 1
+        for i, m in zip(r["completion_ids"], r["env_mask"]):
+            if m and not prev:
+                segments.append([])
+            if m:
+                segments[-1].append(i)
+            prev = m
+        assert len(segments) == r["steps"]
+        assert all(len(x) <= b for x in segments)
+        assert r["turns_truncated"] == [len(x) == b and not set(x) & stop for x in segments]
+    assert any(any(r["turns_truncated"]) for r in res)

@@ -17,6 +17,11 @@ answers with its error observation). An episode ends when the environment says d
 reached or its step limit) or when the next turn would not fit in ``max_length`` tokens
 (unsuccessful). Rows of single-turn tasks in the same batch get one generation of
 ``single_tokens`` tokens and no environment.
+
+Budgets are per family (:func:`tunepipe.tasks.budget` of ``turn_tokens`` / ``single_tokens``:
+an int, null or a mapping): the rows of a turn are batched by budget, so each row generates
+with its own. A model turn that reaches its budget without a stop token is counted
+(``turns_truncated``), not hidden.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from tunepipe import tasks
 
 @dataclass
 class EpisodeArgs:
-    turn_tokens: int          # new tokens per model turn
+    turn_tokens: int | None | dict[str, int | None]   # new tokens per model turn (tasks.budget: per family)
     max_length: int | None    # prompt + whole episode, in tokens; null: the model's max_position_embeddings
 
 
@@ -45,6 +50,8 @@ class _Run:
     done: bool = False
     truncated: bool = False
     turns: list[dict] = field(default_factory=list)
+    budget: int = 0           # new tokens per generation (a turn, or a single-turn row's completion)
+    cut: list[bool] = field(default_factory=list)   # per model turn: it hit the budget without a stop token
     kv: list | None = None    # prefix.decode's keys/values of the episode's first tokens (carried across turns)
 
 
@@ -55,15 +62,18 @@ def model_max_length(model, args: EpisodeArgs) -> int:
 
 
 def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: dict, stop_ids: set[int],
-        batch_size: int, single_tokens: int = 0, desc: str = "episodes", prompt_ids: list[list[int]] | None = None,
+        batch_size: int, single_tokens: int | None | dict[str, int | None] = 0, desc: str = "episodes", prompt_ids: list[list[int]] | None = None,
         progress: bool = True) -> list[dict]:
     """Run one episode per row (rows of multi-turn families) or one generation (other rows).
 
     ``gen_kwargs``: sampling settings for ``model.generate`` (``do_sample``, ``temperature``
     ...; ``max_new_tokens`` is set here). Returns per row ``prompt_ids``, ``completion_ids``,
     ``env_mask``, and for episodes ``reward`` (summed), ``success``, ``steps``,
-    ``truncated``, ``turns`` (``turn``, ``action``, ``observation``, ``reward``) and
-    ``text`` (the whole episode decoded, specials kept)."""
+    ``truncated`` (cut by ``max_length``), ``turns_truncated`` (per model turn: cut by its
+    budget), ``turns`` (``turn``, ``action``, ``observation``, ``reward``) and ``text`` (the
+    whole episode decoded, specials kept)."""
+    import itertools
+
     import torch
     from tqdm.auto import tqdm
 
@@ -80,6 +90,7 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
         if family.episode is not None:
             r.env, _first = family.episode(row["spec"])
             r.wrap = tuple(row["obs_wrap"])
+        r.budget = tasks.budget(row["task"], args.turn_tokens if r.env is not None else single_tokens)
         runs.append(r)
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
@@ -88,11 +99,14 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
         active = [r for r in runs if not r.done]
         if not active:
             break
-        active.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
-        for start in range(0, len(active), batch_size):
-            chunk = active[start : start + batch_size]
+        active.sort(key=lambda r: (r.budget, len(r.prompt_ids) + len(r.completion_ids)))
+        chunks = []   # by budget, then by length
+        for _b, same in itertools.groupby(active, key=lambda r: r.budget):
+            same = list(same)
+            chunks += [same[start : start + batch_size] for start in range(0, len(same), batch_size)]
+        for chunk in chunks:
             seqs = [r.prompt_ids + r.completion_ids for r in chunk]
-            want = max(args.turn_tokens if r.env is not None else single_tokens for r in chunk)
+            want = chunk[0].budget
             room = max_len - max(len(s) for s in seqs)
             if room < 1:   # the longest no longer fits: end it, retry the rest next round
                 for r, s in zip(chunk, seqs):
@@ -115,6 +129,8 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
             for r, gen in zip(chunk, out.tolist()):
                 cut = next((j for j, t in enumerate(gen) if t in stop_ids), None)
                 gen = gen[: cut + 1] if cut is not None else gen   # unfinished rows are never padded
+                if r.env is not None:   # cut by the turn budget (not by max_length's room)
+                    r.cut.append(generation.truncated(gen, stop_ids, r.budget))
                 r.completion_ids += gen
                 r.mask += [1] * len(gen)
                 if r.env is None:
@@ -129,6 +145,7 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
         d = {"prompt_ids": r.prompt_ids, "completion_ids": r.completion_ids, "env_mask": r.mask}
         if r.env is not None:
             d.update(reward=r.reward, success=r.success, steps=r.steps, truncated=r.truncated, turns=r.turns,
+                     turns_truncated=r.cut,
                      text=tokenizer.decode(r.completion_ids, skip_special_tokens=False))
             close = getattr(r.env, "close", None)
             if close is not None:

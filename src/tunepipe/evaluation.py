@@ -21,7 +21,7 @@ class EvalArgs:
     extra_models: dict[str, str]   # name -> local model dir, evaluated too (earlier than `models`)
     baseline: str | None           # a stored eval.json: compared with, regressions marked
     max_rows: int | None
-    max_new_tokens: int
+    max_new_tokens: int | None | dict[str, int | None]   # tasks.budget: per family (null: its own)
     batch_size: int
     backend: str
     dtype: str
@@ -70,6 +70,15 @@ def row_seeds(rows: list[dict]) -> list[int]:
     return [task_seed(VALIDATOR_ENVS.get(r["task"], r["task"]), row_task_id(r, i)) for i, r in enumerate(rows)]
 
 
+def check_budgets(a: EvalArgs) -> None:
+    """``evaluate.max_new_tokens`` and ``evaluate.episode.turn_tokens`` as budgets per family
+    (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
+    tasks.check_budget(a.max_new_tokens, "evaluate.max_new_tokens", turns=False,
+                       other="evaluate.episode.turn_tokens")
+    tasks.check_budget(a.episode.turn_tokens, "evaluate.episode.turn_tokens", turns=True,
+                       other="evaluate.max_new_tokens")
+
+
 def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:
     """Scores per row, one per completion (None: invalid, counted 0 by the statistics),
     and whether the scorer raised. One batch, so ABD/DED programs run in parallel."""
@@ -105,7 +114,7 @@ def task_summary(task: str, rows: list[dict], completions: list[list[str]], scor
 
 def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: int, samples_out: list | None = None) -> dict:
     """Per-task metrics of one model: greedy, and sampled (mean accuracy and pass@k)."""
-    from tunepipe import generation, models
+    from tunepipe import models
 
     if not Path(path).is_dir():
         raise TunepipeError(f"evaluate: model {name!r}: {path} not found")
@@ -113,35 +122,22 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
         raise TunepipeError("evaluate: a task may not be named 'overall' (it holds the pooled results)")
     env_rows = [r for r in rows if tasks.multi_turn(r["task"])]
     rows = [r for r in rows if not tasks.multi_turn(r["task"])]
-    prompts = [r["prompt_text"] for r in rows]
-    seeds = row_seeds(rows) if a.seed == "per_task" else None
+    if a.backend not in ("hf", "vllm"):
+        raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
+    check_budgets(a)
     model = tok = None
     if a.backend == "hf" or env_rows:   # episodes run with transformers whatever the backend
         model = models.load_model(path, dtype=a.dtype)
         tok = models.load_tokenizer(path)
-    if a.backend == "hf":
-        gen = lambda **kw: generation.hf_generate(model, tok, prompts, max_new_tokens=a.max_new_tokens,
-                                                  batch_size=a.batch_size, seed=seed, seeds=seeds, **kw)
-    elif a.backend == "vllm":
-        gen = lambda desc, **kw: generation.vllm_generate(path, prompts, max_new_tokens=a.max_new_tokens, seed=seed,
-                                                          seeds=seeds, **kw)
-    else:
-        raise TunepipeError(f"evaluate.backend: expected 'hf' or 'vllm', got {a.backend!r}")
-    if rows and a.backend == "hf" and a.num_samples > 0:   # both passes from one prefill per prompt
-        g, sampled_c = generation.hf_generate_both(model, tok, prompts, max_new_tokens=a.max_new_tokens,
-                                                   batch_size=a.batch_size, num_samples=a.num_samples,
-                                                   temperature=a.temperature, seed=seed, seeds=seeds,
-                                                   desc=f"{name} generation")
-        g = [[x] for x in g]
-    else:
-        g = gen(do_sample=False, temperature=1.0, num_samples=1, desc=f"{name} greedy") if rows else []
-        sampled_c = gen(do_sample=True, temperature=a.temperature, num_samples=a.num_samples, desc=f"{name} sampled") if rows and a.num_samples > 0 else [[] for _ in rows]
+    seeds = row_seeds(rows) if a.seed == "per_task" else None
+    g, sampled_c, g_cut, s_cut = _generate_all(name, path, model, tok, rows, a, seed, seeds)
     greedy, g_err = _score_all(rows, g)
     sampled, s_err = _score_all(rows, sampled_c)
     if samples_out is not None:
-        for row, gc, sc, gs, ss in zip(rows, g, sampled_c, greedy, sampled):
+        for row, gc, sc, gs, ss, gt, st in zip(rows, g, sampled_c, greedy, sampled, g_cut, s_cut):
             rec = {"model": name, "id": row["id"], "task": row["task"], "greedy": gc[0],
-                   "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss}
+                   "greedy_score": gs[0], "sampled": sc, "sampled_scores": ss,
+                   "greedy_truncated": gt[0], "sampled_truncated": st}
             if "task_id" in row:
                 rec["task_id"] = row["task_id"]
             samples_out.append(rec)
@@ -149,10 +145,12 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
-        entry = {"greedy": task_summary(task, pick(rows), pick(g), pick(greedy), pick(g_err), a.level)}
+        b = tasks.budget(task, a.max_new_tokens)
+        entry = {"greedy": {**task_summary(task, pick(rows), pick(g), pick(greedy), pick(g_err), a.level),
+                            **truncation(pick(g_cut), b)}}
         if a.num_samples > 0:
-            entry["sampled"] = task_summary(task, pick(rows), pick(sampled_c), pick(sampled), pick(s_err), a.level,
-                                            k=a.num_samples)
+            entry["sampled"] = {**task_summary(task, pick(rows), pick(sampled_c), pick(sampled), pick(s_err), a.level,
+                                               k=a.num_samples), **truncation(pick(s_cut), b)}
         result[task] = entry
     flat0 = lambda xss: [[0.0 if s is None else s for s in xs] for xs in xss]  # noqa: E731
     greedy, sampled = flat0(greedy), flat0(sampled)
@@ -162,11 +160,70 @@ def evaluate_model(name: str, path: str, rows: list[dict], a: EvalArgs, seed: in
     return result
 
 
+def truncation(cut: list[list[bool]], budget: int) -> dict:
+    """eval.json's truncation numbers of one task and mode: ``budget`` (new tokens),
+    ``truncated`` (completions that hit it without a stop token) and ``truncated_share``."""
+    flat = [c for cs in cut for c in cs]
+    n = sum(flat)
+    return {"budget": budget, "truncated": n, "truncated_share": n / len(flat) if flat else 0.0}
+
+
+def _generate_all(name: str, path: str, model, tok, rows: list[dict], a: EvalArgs, seed: int,
+                  seeds: list[int] | None = None):
+    """Greedy and sampled completions of the single-turn ``rows`` (per row a list: one greedy
+    completion, ``num_samples`` samples) and their truncation flags, shaped alike. Each family
+    generates with its own budget (:func:`tunepipe.tasks.budget` of ``max_new_tokens``): rows
+    whose families share a budget share batches, so with one int for every family the batches
+    (and every completion) are those of a single call over all rows. vLLM: one engine, a budget
+    per prompt. ``seeds``: one per row (``evaluate.seed: per_task``)."""
+    from tunepipe import generation
+
+    prompts = [r["prompt_text"] for r in rows]
+    budgets = [tasks.budget(r["task"], a.max_new_tokens) for r in rows]
+    groups: dict[int, list[int]] = {}
+    for i, b in enumerate(budgets):
+        groups.setdefault(0 if a.backend == "vllm" else b, []).append(i)
+    g: list = [None] * len(rows)
+    sampled: list = [[] for _ in rows]
+    g_cut: list = [[False] for _ in rows]
+    s_cut: list = [[] for _ in rows]
+    for b, idx in sorted(groups.items()):
+        ps = [prompts[i] for i in idx]
+        sd = None if seeds is None else [seeds[i] for i in idx]
+        tag = f" ({b} tokens)" if len(groups) > 1 else ""
+        if a.backend == "vllm":
+            gen = lambda desc, cut, **kw: generation.vllm_generate(  # noqa: E731
+                path, ps, max_new_tokens=[budgets[i] for i in idx], seed=seed, truncated=cut, seeds=sd, **kw)
+        else:
+            gen = lambda desc, cut, **kw: generation.hf_generate(  # noqa: E731
+                model, tok, ps, max_new_tokens=b, batch_size=a.batch_size, seed=seed, desc=desc, truncated=cut, seeds=sd, **kw)
+        gc: list = []
+        sc: list = [[] for _ in idx]
+        if a.backend == "hf" and a.num_samples > 0:   # both passes from one prefill per prompt
+            both: list = []
+            gg, ss = generation.hf_generate_both(model, tok, ps, max_new_tokens=b, batch_size=a.batch_size,
+                                                 num_samples=a.num_samples, temperature=a.temperature, seed=seed,
+                                                 desc=f"{name} generation{tag}", truncated=both, seeds=sd)
+            gg, gc, sc = [[x] for x in gg], [[x] for x in both[0]], both[1]
+        else:
+            gg = gen(f"{name} greedy{tag}", gc, do_sample=False, temperature=1.0, num_samples=1)
+            ss = [[] for _ in idx]
+            if a.num_samples > 0:
+                ss = gen(f"{name} sampled{tag}", sc, do_sample=True, temperature=a.temperature,
+                         num_samples=a.num_samples)
+        for j, i in enumerate(idx):
+            g[i], sampled[i], g_cut[i], s_cut[i] = gg[j], ss[j], gc[j], sc[j]
+    return g, sampled, g_cut, s_cut
+
+
 def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
                     samples_out: list | None) -> tuple[dict, list[list[float]]]:
     """Greedy episodes on the held-out instances of the environments: per environment the
     success rate (``accuracy``, Jeffreys interval), ``mean_reward`` (summed over the
-    episode), ``mean_steps`` and ``n_truncated`` (episodes cut by ``episode.max_length``).
+    episode), ``mean_steps``, ``n_truncated`` (episodes cut by ``episode.max_length``), and the
+    model turns cut by the turn budget: ``budget`` (``episode.turn_tokens`` of the family),
+    ``truncated`` (turns), ``truncated_share`` (of all turns), ``truncated_episodes``
+    (episodes with any).
     Sampled episodes are not run (the Pareto comparison reads greedy by default). Also
     returns each episode's score (1.0 solved, else 0.0) for the pooled ``overall``."""
     from tunepipe import episodes, generation
@@ -184,13 +241,16 @@ def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
         g["mean_reward"] = sum(rewards) / len(idx)
         g["mean_steps"] = sum(res[i]["steps"] for i in idx) / len(idx)
         g["n_truncated"] = sum(res[i]["truncated"] for i in idx)
+        g.update(truncation([res[i]["turns_truncated"] for i in idx], tasks.budget(task, a.episode.turn_tokens)))
+        g["truncated_episodes"] = sum(any(res[i]["turns_truncated"]) for i in idx)
         out[task] = {"greedy": g}
     if samples_out is not None:
         for row, r in zip(rows, res):
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": r["text"],
                                 "greedy_score": 1.0 if r["success"] else 0.0, "sampled": [], "sampled_scores": [],
                                 "episode": {"success": r["success"], "reward": r["reward"], "steps": r["steps"],
-                                            "truncated": r["truncated"], "turns": r["turns"]}})
+                                            "truncated": r["truncated"], "turns": r["turns"],
+                                            "turns_truncated": r["turns_truncated"]}})
     return out, [[1.0 if r["success"] else 0.0] for r in res]
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 from tunepipe.report.analysis import (BASELINE, MODES, OVERALL, ParetoArgs, analyse, check_pareto_args, read_eval,
                                       rows_from_eval)
 from tunepipe.report.figure import plot
-from tunepipe.report.render import RULE_TEXT, SUMMARY_KEYS, episodes_markdown, markdown, task_metrics_markdown
+from tunepipe.report.render import (RULE_TEXT, SUMMARY_KEYS, TRUNCATION_WARN, episodes_markdown, markdown,
+                                    task_metrics_markdown, truncation_markdown, truncation_warnings)
 from tunepipe.report.sources import (exp_show_sources, git_eval, git_source, rows_from_sources, run_exp_show,
                                      workspace_source)
 from tunepipe.report.summary import (TRAIN_KEYS, bar_rows, headline, headline_metrics, read_train_logs,
@@ -33,4 +34,5 @@ __all__ = ["ParetoArgs", "rows_from_eval", "read_eval", "analyse", "markdown", "
            "rows_from_sources",
            # used by the stages, export's model card and the tests too
            "OVERALL", "MODES", "BASELINE", "RULE_TEXT", "SUMMARY_KEYS", "TRAIN_KEYS", "check_pareto_args",
-           "task_metrics_markdown", "episodes_markdown", "run_exp_show", "git_eval"]
+           "task_metrics_markdown", "episodes_markdown", "run_exp_show", "git_eval", "TRUNCATION_WARN",
+           "truncation_markdown", "truncation_warnings"]

@@ -155,9 +155,77 @@ def markdown(an: dict, title: str = "Model comparison") -> str:
     return "\n".join(out)
 
 
+#: the truncation numbers evaluate adds to each task and mode (``evaluation.truncation``; the
+#: environments' turns also ``truncated_episodes``)
+TRUNCATION_KEYS = {"budget", "truncated", "truncated_share", "truncated_episodes"}
+
 #: the keys every task's summary has (metrics.summarize + evaluation); others are a family's own
 SUMMARY_KEYS = {"n", "n_invalid", "accuracy", "mean", "std", "median", "success_rate", "successes", "ci_low",
-                "ci_high", "n_errors", "pass_at_k", "k"}
+                "ci_high", "n_errors", "pass_at_k", "k", *TRUNCATION_KEYS}
+
+#: report.md warns where more than this share of a model's completions (environments: model turns)
+#: of a task reached the generation budget without a stop token
+TRUNCATION_WARN = 0.05
+
+
+def truncation_warnings(results: dict, threshold: float = TRUNCATION_WARN) -> list[str]:
+    """One line per model, task and mode whose truncated share is above ``threshold``, naming
+    the budget and the param that raises it: a score of 0 for answers cut short is never silent.
+    Entries without truncation numbers (an older eval.json) are skipped."""
+    out = []
+    for model, per in results.items():
+        for task, modes in per.items():
+            if task == "overall" or not isinstance(modes, dict):
+                continue
+            for mode in ("greedy", "sampled"):
+                e = modes.get(mode)
+                if not isinstance(e, dict) or not isinstance(e.get("truncated_share"), (int, float)):
+                    continue
+                if e["truncated_share"] <= threshold:
+                    continue
+                share, b = f"{e['truncated_share']:.0%}", e.get("budget", "?")
+                if "truncated_episodes" in e:
+                    out.append(f"WARNING {model}: {task}: {share} of {mode} turns hit turn_tokens={b} "
+                               f"({e['truncated_episodes']} of {e['n']} episodes): "
+                               f"raise evaluate.episode.turn_tokens.{task}")
+                else:
+                    out.append(f"WARNING {model}: {task}: {share} of {mode} completions hit max_new_tokens={b}: "
+                               f"raise evaluate.max_new_tokens.{task}")
+    return out
+
+
+def truncation_markdown(results: dict, threshold: float = TRUNCATION_WARN) -> list[str]:
+    """The truncation section of report.md: the warnings (:func:`truncation_warnings`), then per
+    model and task the budget and the share of greedy and sampled completions (environments:
+    model turns, and the episodes with any) that reached it without a stop token."""
+    rows = []
+    for model, per in results.items():
+        for task, modes in per.items():
+            if task == "overall" or not isinstance(modes, dict):
+                continue
+            cells, budget = [], None
+            for mode in ("greedy", "sampled"):
+                e = modes.get(mode)
+                if not isinstance(e, dict) or "truncated_share" not in e:
+                    cells.append("—")
+                    continue
+                budget = e.get("budget", budget)
+                c = f"{e['truncated_share']:.1%} ({e['truncated']})"
+                if "truncated_episodes" in e:
+                    c += f", {e['truncated_episodes']} of {e['n']} episodes"
+                cells.append(c)
+            if budget is not None:
+                rows.append(f"| {model} | {task} | {budget} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    warnings = truncation_warnings(results, threshold)
+    out = ["## Truncation: completions that hit the generation budget", ""]
+    out += [f"> **{w}**" for w in warnings] + ([""] if warnings else [])
+    out += ["| model | task | budget (new tokens) | greedy | sampled |", "|---|---|---|---|---|", *rows, "",
+            f"Share (count) of completions that reached the budget without a stop token; environments: of the "
+            f"model's turns (budget per turn: evaluate.episode.turn_tokens). Above {threshold:.0%}: a warning. "
+            f"A cut answer usually scores 0.", ""]
+    return out
 
 
 def task_metrics_markdown(results: dict) -> list[str]:

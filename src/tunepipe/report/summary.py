@@ -11,7 +11,7 @@ from pathlib import Path
 from tunepipe import TunepipeError
 from tunepipe.report.analysis import MODES, OVERALL
 from tunepipe.report.figure import plot
-from tunepipe.report.render import episodes_markdown, markdown, task_metrics_markdown
+from tunepipe.report.render import episodes_markdown, markdown, task_metrics_markdown, truncation_markdown
 
 
 def headline(an: dict) -> dict:
@@ -150,7 +150,8 @@ def write_eval_outputs(out_dir: str | Path, results: dict, an: dict, samples: li
     for mode in MODES:
         io.write_json(out / f"eval_bars_{mode}.json", bar_rows(an, mode))
     with io.atomic_file(out / "report.md") as tmp:
-        Path(tmp).write_text("\n".join([markdown(an, "Evaluation report"), *task_metrics_markdown(results),
+        Path(tmp).write_text("\n".join([markdown(an, "Evaluation report"), *truncation_markdown(results),
+                                        *task_metrics_markdown(results),
                                         *episodes_markdown(samples or [])]) + "\n")
     with io.atomic_file(out / "eval.png") as tmp:
         plot(an, tmp)

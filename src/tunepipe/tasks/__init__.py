@@ -211,3 +211,40 @@ def check_rows(rows: list[dict], where: str) -> None:
             family.check_spec(spec)
         except ValueError as e:
             raise TunepipeError(f"{where}: row {i} ({row.get('id', '?')}): {field_error('spec', e)}") from None
+
+
+#: the params type of a generation budget: an int (every family), null (each family its own
+#: ``Family.budget``) or a mapping family -> int | null (a family left out, or null: its own)
+Budget = int | None | dict[str, int | None]
+
+
+def budget(name: str, setting: Budget) -> int:
+    """Family ``name``'s budget (new tokens) under a params ``setting`` (:data:`Budget`)."""
+    if isinstance(setting, dict):
+        setting = setting.get(name)
+    return get(name).budget if setting is None else setting
+
+
+def check_budget(setting: Budget, where: str, *, turns: bool, other: str) -> None:
+    """A params budget (``where``: its dotted key) as :func:`budget` reads it, or a one-line
+    error: a number that is not an int >= 1; in a mapping, a family not known (the nearest
+    named) or of the other kind (``turns``: the setting is per turn of a multi-turn family,
+    else per completion of a single-turn one; ``other``: the key that budgets the other kind)."""
+    import difflib
+
+    def check_int(v, key: str, what: str) -> None:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise TunepipeError(f"{key}: expected {what}, got {v!r}")
+
+    if not isinstance(setting, dict):
+        check_int(setting, where, "an int >= 1, null or a mapping task -> int | null")
+        return
+    for name, v in setting.items():
+        if name not in names():
+            near = difflib.get_close_matches(str(name), names(), n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]}?" if near else f"; known tasks: {', '.join(names())}"
+            raise TunepipeError(f"{where}.{name}: unknown task{hint}")
+        if multi_turn(name) != turns:
+            kind = "a single-turn task" if turns else "a multi-turn environment"
+            raise TunepipeError(f"{where}.{name}: {name} is {kind}: its budget is {other}.{name}")
+        check_int(v, f"{where}.{name}", "an int >= 1 or null (the task's own budget)")

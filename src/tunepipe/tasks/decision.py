@@ -361,4 +361,5 @@ FAMILY = Family(
     name=NAME, config=Config, build=build, parse=parse, score=score, check_spec=check_spec, key=key,
     solved=solved, reads="final", loaded=is_loaded, atoms=(r"\[\d+\]",), reward_config=RewardConfig, reward=reward,
     reward_table=reward_table, metrics=metrics, headline="best_action_rate",
+    budget=1024,   # a short comparison of the options, then "[k]"
 )

@@ -69,6 +69,13 @@ field               required  what it is
                               publishable in that shape
 ``from_service``    no        ``from_service(env_value) -> spec``: the inverse, for imported
                               evaluation logs in the service shape
+``budget``          no        the family's own generation budget, in new tokens: of a whole
+                              completion (single-turn), of one model turn (``episode``
+                              families). A params budget that is null, or a mapping that
+                              leaves the family out, takes it (``evaluate.max_new_tokens``,
+                              ``grpo.max_completion_length``, ``*.episode.turn_tokens``).
+                              Sized for real models, thinking ones included; default
+                              :data:`DEFAULT_BUDGET`
 ``episode``         no        multi-turn families (text environments): ``episode(spec) ->
                               (env, first observation)``, the instance reset; rows then carry
                               ``turns`` (the expert episode after the first turn) and
@@ -84,6 +91,12 @@ import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+
+#: a family's budget when it declares none (families of your own): new tokens of a completion,
+#: or of one turn of a multi-turn family. Room for a thinking model (Qwen3, gpt-oss at low
+#: effort) to reason a few paragraphs and answer; a model that stops earlier costs nothing more.
+DEFAULT_BUDGET = 4096
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,10 @@ class Family:
     to_service: Callable[[dict], dict] | None = None
     from_service: Callable[[Any], dict] | None = None
     episode: Callable[[dict], tuple[Any, str]] | None = None
+    budget: int = DEFAULT_BUDGET
 
     def __post_init__(self):
         if self.reads not in ("all", "final"):
             raise ValueError(f"task {self.name}: reads must be 'all' or 'final', got {self.reads!r}")
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+            raise ValueError(f"task {self.name}: budget must be an int >= 1, got {self.budget!r}")

@@ -379,4 +379,7 @@ FAMILY = Family(
     atoms=(r"¬?x\d+(?:=\w+)?",),   # a literal or an assignment is ONE token (docs/results/sat-recipe.md: .23 vs .80)
     reward_config=RewardConfig, reward=reward,
     to_service=to_service, from_service=from_service,
+    # the validators' n=15, k=10 formulas (63 clauses): a thinking model checks clauses at length
+    # before its ~100-token assignment
+    budget=4096,
 )

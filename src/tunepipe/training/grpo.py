@@ -23,7 +23,7 @@ class GRPOArgs:
     prompts_per_step: int            # prompts per batch over all processes (each with num_generations completions)
     grad_accum: int                  # batches of prompts_per_step prompts per optimizer step
     num_generations: int
-    max_completion_length: int
+    max_completion_length: int | None | dict[str, int | None]   # tasks.budget: per family (null: its own)
     learning_rate: float
     lr_scheduler_type: str
     warmup_steps: float              # < 1: a share of the steps, >= 1: a number of steps (TrainingArguments)
@@ -231,9 +231,37 @@ def grpo_trl_kwargs(a: GRPOArgs, where: str | None = None) -> dict:
     return trl_kwargs(a.trl, "grpo", GRPOConfig, GRPO_SOURCES, where)
 
 
-def grpo_config(a: GRPOArgs, *, ckpt_dir: str, seed: int):
+def check_budgets(a: GRPOArgs) -> None:
+    """``grpo.max_completion_length`` and ``grpo.episode.turn_tokens`` as budgets per family
+    (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
+    tasks.check_budget(a.max_completion_length, "grpo.max_completion_length", turns=False,
+                       other="grpo.episode.turn_tokens")
+    tasks.check_budget(a.episode.turn_tokens, "grpo.episode.turn_tokens", turns=True,
+                       other="grpo.max_completion_length")
+
+
+def completion_budgets(a: GRPOArgs, families) -> dict[str, int]:
+    """Each trained single-turn family's completion budget (``grpo.max_completion_length``)."""
+    return {t: tasks.budget(t, a.max_completion_length) for t in sorted(families) if not tasks.multi_turn(t)}
+
+
+def trl_completion_length(a: GRPOArgs, families=None) -> int:
+    """TRL's one ``max_completion_length``: the int as given, else the largest budget of the
+    trained single-turn families (``families``; None: ``grpo.tasks``, or every task), whose
+    completions :func:`~tunepipe.training.trl_overrides.cut_to_budgets` then cuts to their own
+    budget. With environments only: their largest turn budget (their rollouts set their own)."""
+    if isinstance(a.max_completion_length, int):
+        return a.max_completion_length
+    families = list(families if families is not None else a.tasks or tasks.names())
+    budgets = completion_budgets(a, families)
+    if budgets:
+        return max(budgets.values())
+    return max(tasks.budget(t, a.episode.turn_tokens) for t in families)
+
+
+def grpo_config(a: GRPOArgs, *, ckpt_dir: str, seed: int, families=None):
     """The run's GRPOConfig: our keys' fields, then ``grpo.trl``'s. Builds no model: tests
-    read it without training."""
+    read it without training. ``families``: the trained tasks (:func:`trl_completion_length`)."""
     from trl import GRPOConfig
 
     if a.grad_accum < 1:
@@ -246,7 +274,7 @@ def grpo_config(a: GRPOArgs, *, ckpt_dir: str, seed: int):
                                                "grpo.prompts_per_step x grpo.num_generations"),
         gradient_accumulation_steps=a.grad_accum,
         num_generations=a.num_generations,
-        max_completion_length=a.max_completion_length,
+        max_completion_length=trl_completion_length(a, families),
         beta=a.beta,
         epsilon=a.epsilon,
         loss_type=a.loss_type,
@@ -268,6 +296,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     from datasets import Dataset
     from transformers import set_seed
 
+    check_budgets(a)
     if a.greedy_in_group and (not a.shared_prefix or a.use_vllm):
         raise TunepipeError("grpo.greedy_in_group needs grpo.shared_prefix: true and grpo.use_vllm: false")
     if a.shared_prefix:
@@ -293,7 +322,10 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
     warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     tokenizer = models.load_tokenizer(init)
     fp = fingerprint(asdict(a), seed, Path(data), *(sorted(Path(init).glob("*.safetensors"))))
-    cfg = grpo_config(a, ckpt_dir=ckpt_dir, seed=seed)
+    families = sorted({r["task"] for r in rows})
+    cfg = grpo_config(a, ckpt_dir=ckpt_dir, seed=seed, families=families)
+    budgets = completion_budgets(a, families)   # TRL generates up to the largest; each family is cut to its own
+    budgets = budgets if len(set(budgets.values())) > 1 else None
     resume = prepare_checkpoints(ckpt_dir, fp, cfg.distributed_state)
     model = models.load_model(init, dtype=a.dtype, trainable_adapter=True)   # after the config: ZeRO-3 shards it
     log: list = []
@@ -308,7 +340,7 @@ def grpo(a: GRPOArgs, *, data: str, init: str, out: str, ckpt_dir: str, live_dir
         from tunepipe import generation
 
         extra["rollout_func"] = rollout_function(a, tokenizer, generation.stop_token_ids(model, tokenizer))
-    trainer = _grpo_trainer(multi, a.shared_prefix, a.greedy_in_group)(
+    trainer = _grpo_trainer(multi, a.shared_prefix, a.greedy_in_group, budgets)(
         model=model,
         reward_funcs=[primary := reward_function(a.reward, log, decode=completion_decoder(model, tokenizer))]
         + ([invalid_penalty_function(a.invalid_penalty, primary)] if a.invalid_penalty > 0 else []),

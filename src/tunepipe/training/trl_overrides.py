@@ -13,16 +13,17 @@ from tunepipe import TunepipeError
 TESTED_TRL = ("1.16.0",)
 
 
-def check_trl_version() -> None:
-    """``grpo.shared_prefix`` replaces private GRPOTrainer methods, whose signatures and return
-    values another TRL may change without notice (a silent wrong loss, not an error): with a
-    TRL not in :data:`TESTED_TRL`, fail with a one-line :class:`~tunepipe.TunepipeError`."""
+def check_trl_version(what: str = "grpo.shared_prefix", off: str = "set grpo.shared_prefix: false") -> None:
+    """``grpo.shared_prefix`` (``what``) replaces private GRPOTrainer methods, whose signatures and
+    return values another TRL may change without notice (a silent wrong loss, not an error): with
+    a TRL not in :data:`TESTED_TRL`, fail with a one-line :class:`~tunepipe.TunepipeError` (``off``:
+    how to do without)."""
     import trl
 
     if trl.__version__ not in TESTED_TRL:
         tested = " or ".join(TESTED_TRL)
-        raise TunepipeError(f"grpo.shared_prefix overrides private methods of trl {trl.__version__}; tested with "
-                            f"trl {tested}: pin trl=={TESTED_TRL[-1]} or set grpo.shared_prefix: false")
+        raise TunepipeError(f"{what} overrides private methods of trl {trl.__version__}; tested with "
+                            f"trl {tested}: pin trl=={TESTED_TRL[-1]} or {off}")
 
 
 def score_target_positions_only() -> None:
@@ -82,22 +83,50 @@ def _decode_groups(model, ids, mask, generation_config, greedy_first: bool, eos_
     return out[index * rows + rank]
 
 
-def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False):
+def cut_to_budgets(completion_ids: list, logprobs: list | None, task_names: list[str], budgets: dict[str, int]):
+    """GRPO's completions (and their sampling log-probabilities, when given) each cut to its
+    family's budget (``budgets``: task -> new tokens; a task not in it is left whole). TRL
+    generates every row up to its one ``max_completion_length``, the largest budget; a token
+    sequence cut at n is what a generation of n tokens would have sampled, and without its stop
+    token TRL counts it clipped (``completions/clipped_ratio``, ``mask_truncated_completions``)."""
+    if len(completion_ids) != len(task_names):
+        raise ValueError(f"cut_to_budgets: {len(completion_ids)} completions for {len(task_names)} rows")
+    n = [budgets.get(t) for t in task_names]
+    ids = [c if b is None else c[:b] for c, b in zip(completion_ids, n)]
+    if logprobs is not None:
+        logprobs = [lp if b is None or lp is None else lp[:b] for lp, b in zip(logprobs, n)]
+    return ids, logprobs
+
+
+def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False, budgets: dict | None = None):
     """GRPOTrainer, with ``rows``: the batch's rows kept where :func:`rollout_function` finds
     them (TRL passes the prompts only); with ``shared_prefix``: each group's prompt runs once
     in generation and in the loss (:mod:`tunepipe.prefix`), where TRL's path allows it
-    (a TRL not in :data:`TESTED_TRL` is then an error: :func:`check_trl_version`)."""
+    (a TRL not in :data:`TESTED_TRL` is then an error: :func:`check_trl_version`); with
+    ``budgets`` (task -> completion budget, when the trained families' differ): each
+    single-turn completion cut to its family's (:func:`cut_to_budgets`)."""
     from trl import GRPOTrainer
 
     if shared_prefix or greedy_in_group:
         check_trl_version()
-    if not rows and not shared_prefix and not greedy_in_group:
+    if budgets:
+        check_trl_version("grpo.max_completion_length per family (completions cut to each family's budget)",
+                          "give grpo.max_completion_length one int")
+    if not rows and not shared_prefix and not greedy_in_group and not budgets:
         return GRPOTrainer
 
     class _Trainer(GRPOTrainer):
         def _generate_and_score_completions(self, inputs):
             self.tunepipe_inputs = inputs
             return super()._generate_and_score_completions(inputs)
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            ids, logprobs = self._tunepipe_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                       has_tool_images)
+            if budgets:
+                ids, logprobs = cut_to_budgets(ids, logprobs, [x["task"] for x in self.tunepipe_inputs], budgets)
+            return ids, logprobs
 
         def _shared_prefix_ok(self) -> bool:
             from accelerate.utils import DistributedType
@@ -108,7 +137,7 @@ def _grpo_trainer(rows: bool, shared_prefix: bool, greedy_in_group: bool = False
                                                               DistributedType.MULTI_GPU)
                     and not self.args.activation_checkpointing)   # a checkpointed layer would fill the cache twice
 
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+        def _tunepipe_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                                   has_tool_images=False):
             if (not self._shared_prefix_ok() or self.use_transformers_continuous_batching or images
                     or multimodal_fields or has_tool_images):

@@ -337,4 +337,5 @@ FAMILY = Family(
     name=NAME, config=corpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
     score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
     to_service=to_service, from_service=from_service,
+    budget=4096,   # tracing a program backwards from its output, then the stdin lines
 )

@@ -307,4 +307,5 @@ def _build(n: int, rng: random.Random, cfg, req: BuildRequest) -> list[dict]:
 FAMILY = Family(
     name=NAME, config=corpus.CodeConfig, build=_build, parse=parse, score=score, check_spec=check_spec,
     score_many=score_many, split_group=SPLIT_GROUP, source_key=source_key,
+    budget=8192,   # reasoning, then a whole program (often 50-150 lines) in a fenced block
 )

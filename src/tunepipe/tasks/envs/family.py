@@ -114,7 +114,8 @@ def _family(name: str) -> Family:
 
     return Family(name=name, config=EnvConfig, build=build, parse=parse, score=score, check_spec=check_spec,
                   key=lambda row: f"{name}/{row['spec']['seed']}/{row['spec']['difficulty']}",
-                  reads="final", episode=episode)
+                  reads="final", episode=episode,
+                  budget=1024)   # per model turn: a Thought paragraph and one Action line (AgentGym's agents)
 
 
 CRAFT, GRID, SHOP, HOUSEHOLD, LAB = (_family(n) for n in NAMES)

@@ -232,4 +232,5 @@ FAMILY = Family(
     name=NAME, config=Config, build=build, parse=parse, score=score, check_spec=check_spec, key=key,
     score_many=score_many, solved=solved, reads="final", loaded=is_loaded, reward_config=RewardConfig,
     reward=reward, select=select_rows, metrics=metrics,
+    budget=512,   # BLEUBERI generates (and scores against references of) 512 tokens
 )
