@@ -267,7 +267,7 @@ def test_vllm_backend_gets_one_engine_call_with_a_budget_per_prompt(tiny_model, 
     monkeypatch.setitem(tasks._PLUGINS, "echo", _echo(budget=3))
     calls = []
 
-    def fake(model_dir, prompts, *, max_new_tokens, do_sample, temperature, num_samples, seed, truncated=None):
+    def fake(model_dir, prompts, *, max_new_tokens, do_sample, temperature, num_samples, seed, truncated=None, seeds=None):
         calls.append((do_sample, list(max_new_tokens)))
         if truncated is not None:
             truncated[:] = [[b > 5] * num_samples for b in max_new_tokens]   # pretend: the long budgets ran out
