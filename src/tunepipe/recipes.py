@@ -32,6 +32,7 @@ from tunepipe import TunepipeError, cli, config, smoke, tasks
 
 RECIPES = Path("params/recipes")
 REHEARSAL = RECIPES / "rehearsal.yaml"
+PRESETS = Path("params/presets")
 SOURCES = "data/sources/rehearsal"
 #: the local stand-ins for a recipe's sources, in the real schemas (data/sources/rehearsal/make.py)
 LOCAL_SOURCES = {
@@ -55,9 +56,20 @@ def path(name: str) -> Path:
     return p
 
 
-def load(name: str) -> dict:
+def load(name: str, preset: str = "") -> dict:
+    """Recipe ``name``'s overlay; ``preset``: a preset of params/presets/ laid over it (e.g.
+    ``validators``: the validators' evaluation regime)."""
     d = config.load(path(name))
     d.pop("__file__")
+    if preset:
+        p = PRESETS / f"{preset}.yaml"
+        if not p.is_file():
+            have = ", ".join(sorted(f.stem for f in PRESETS.glob("*.yaml"))) or "(none)"
+            raise TunepipeError(f"preset {preset!r} not found in {PRESETS}/: one of {have}")
+        over = config.load(p)
+        over.pop("__file__")
+        for key, value in smoke.flatten(over):
+            _set(d, key, copy.deepcopy(value))
     return d
 
 
@@ -76,30 +88,35 @@ def _set(d: dict, key: str, value) -> None:
     d[last] = value
 
 
-def resolved(name: str, params: dict) -> dict:
-    """``params`` with the recipe applied (what the experiment's params.yaml will hold)."""
-    out = copy.deepcopy(params)
-    for key, value in smoke.flatten(load(name)):
-        _set(out, key, copy.deepcopy(value))
-    return out
+def resolved(name: str, params: dict, preset: str = "") -> dict:
+    """``params`` with the recipe (and ``preset``) applied: what the experiment's params.yaml holds."""
+    from tunepipe import plan
+
+    return plan.overlay(params, load(name, preset), str(path(name)))[0]
 
 
 def _cap(value, cap, key: str, section: dict):
-    if isinstance(cap, bool) or not isinstance(cap, (int, float)):
+    if isinstance(cap, bool) or not isinstance(cap, (int, float, list)):
         raise TunepipeError(f"{REHEARSAL}: {key}: a cap must be a number, got {cap!r}")
     if value is None:
         return cap
     if isinstance(value, dict):      # a per-family mapping (budgets): cap every entry
         return {k: _cap(v, cap, f"{key}.{k}", section) for k, v in value.items()}
+    if isinstance(cap, list) or isinstance(value, list):   # an inclusive [min, max] range: cap both ends
+        caps = cap if isinstance(cap, list) else [cap] * len(value)
+        values = value if isinstance(value, list) else [value] * len(caps)
+        if len(caps) != len(values):
+            raise TunepipeError(f"{REHEARSAL}: {key}: {cap!r} does not match the recipe's {value!r}")
+        return [_cap(v, c, key, section) for v, c in zip(values, caps)]
     if key.endswith("max_steps") and value <= 0:   # <= 0: the epochs decide; 0 epochs stays 0 steps
         return 0 if not section.get("num_train_epochs") else cap
     return min(value, cap)
 
 
-def rehearsal(name: str, params: dict, model: str) -> tuple[dict, list[str]]:
+def rehearsal(name: str, params: dict, model: str, preset: str = "") -> tuple[dict, list[str]]:
     """The rehearsal overlay of recipe ``name`` (on ``params``) and its notices, one line each."""
-    recipe = load(name)
-    full = resolved(name, params)
+    recipe = load(name, preset)
+    full = resolved(name, params, preset)
     caps = config.load(REHEARSAL)
     caps.pop("__file__")
     over = copy.deepcopy(recipe)
@@ -167,22 +184,24 @@ def _exp_run(name: str, overlay: dict, params: dict, where: str, extra: str) -> 
     print(smoke.table("metrics/eval.json"))
 
 
-def run(name: str = "", params: str = "params.yaml", extra: str = "") -> None:
-    """Run recipe ``name`` as the DVC experiment ``name`` (``extra``: more ``dvc exp run`` args)."""
+def run(name: str = "", preset: str = "", params: str = "params.yaml", extra: str = "") -> None:
+    """Run recipe ``name`` (with ``preset`` over it) as the DVC experiment ``name``[-``preset``]
+    (``extra``: more ``dvc exp run`` args)."""
     base = config.load(params)
-    _exp_run(name, load(name), base, str(path(name)), extra)
+    _exp_run(name + (f"-{preset}" if preset else ""), load(name, preset), base, str(path(name)), extra)
 
 
-def rehearse(name: str = "", model: str = "", params: str = "params.yaml", extra: str = "",
+def rehearse(name: str = "", model: str = "", preset: str = "", params: str = "params.yaml", extra: str = "",
              dry_run: bool = False) -> None:
     """Rehearse recipe ``name`` on CPU as the DVC experiment ``rehearse-<name>``."""
     base = config.load(params)
-    over, notes = rehearsal(name, base, model or smoke.shipped_gguf())
+    over, notes = rehearsal(name, base, model or smoke.shipped_gguf(), preset)
     print("\n".join(notes), flush=True)
     if dry_run:
         print(json.dumps(over, indent=1))
         return
-    _exp_run("rehearse-" + re.sub(r"[^\w-]+", "-", name), over, base, str(path(name)), extra)
+    _exp_run("rehearse-" + re.sub(r"[^\w-]+", "-", name + (f"-{preset}" if preset else "")), over, base,
+             str(path(name)), extra)
 
 
 if __name__ == "__main__":
