@@ -356,3 +356,35 @@ def test_new_metrics_rerun_export_without_re_merging(tiny_model, tmp_path, monke
         assert same == (f != "README.md"), f                          # only the card changed
     run_export("e3", EVAL, ex.ExportArgs(**{**a.__dict__, "dtype": "bfloat16"}))
     assert len(merges) == 2 and len(list(cache.iterdir())) == 1       # merged again; the latest kept
+
+
+def test_base_stage_dequantizes_an_mxfp4_checkpoint_and_export_can_restore_its_metadata(tiny_model, tmp_path):
+    """A gpt-oss checkpoint with an MXFP4 quantization_config: the base stage loads it with
+    Mxfp4Config(dequantize=True), saves plain weights without the block (a reload must not try to
+    quantize again), and sets the source's block aside, where export.keep_mxfp4_config finds it."""
+    import torch
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    from tunepipe import models
+
+    tok = models.load_tokenizer(tiny_model / "base")
+    cfg = GptOssConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, num_local_experts=2,
+                       num_experts_per_tok=1, max_position_embeddings=128, sliding_window=16,
+                       layer_types=["full_attention"], eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    GptOssForCausalLM(cfg).save_pretrained(tmp_path / "src")
+    tok.save_pretrained(tmp_path / "src")
+    q = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn", "lm_head"]}
+    c = json.loads((tmp_path / "src" / "config.json").read_text())
+    (tmp_path / "src" / "config.json").write_text(json.dumps({**c, "quantization_config": q}))
+
+    assert models.mxfp4_config(str(tmp_path / "src"), {})["quant_method"] == "mxfp4"
+    models.resolve_base(str(tmp_path / "src"), tmp_path / "base", dtype="float32", revision=None, texts=[], seed=0,
+                        tiny={})
+    saved = json.loads((tmp_path / "base" / "config.json").read_text())
+    assert "quantization_config" not in saved
+    assert json.loads((tmp_path / "base" / models.SOURCE_QUANTIZATION).read_text())["quant_method"] == "mxfp4"
+    assert ex.base_config(tmp_path / "base")["quantization_config"]["quant_method"] == "mxfp4"
+    models.load_model(tmp_path / "base", dtype="float32")        # reloads as plain weights
+    assert models.mxfp4_config(str(tiny_model / "base"), {}) is None

@@ -91,6 +91,17 @@ def base_config_path(src: str | Path) -> Path:
     return Path(models.adapter_base(src)) / "config.json" if models.is_adapter(src) else Path(src) / "config.json"
 
 
+def base_config(src: str | Path) -> dict:
+    """The base model's config.json, with the source checkpoint's MXFP4 ``quantization_config``
+    that the base stage set aside when it dequantized a gpt-oss checkpoint (``models.SOURCE_QUANTIZATION``)."""
+    path = base_config_path(src)
+    cfg = json.loads(path.read_text()) if path.is_file() else {}
+    source_q = path.parent / models.SOURCE_QUANTIZATION
+    if "quantization_config" not in cfg and source_q.is_file():
+        cfg["quantization_config"] = json.loads(source_q.read_text())
+    return cfg
+
+
 def fix_quantization_config(out_dir: Path, base_cfg: dict, keep: bool) -> str:
     """MXFP4 metadata of a gpt-oss base: keep it (copied from the base) or drop it. Returns
     what was done, for the log and the card."""
@@ -318,8 +329,7 @@ def _merge(src: str, out_dir: Path, *, a: ExportArgs, h: dict, prompts: list[str
 
     adapter = models.is_adapter(src)
     dname = str(models.torch_dtype(a.dtype)).replace("torch.", "")
-    base_cfg_file = base_config_path(src)
-    base_cfg = json.loads(base_cfg_file.read_text()) if base_cfg_file.is_file() else {}
+    base_cfg = base_config(src)
     tok = models.load_tokenizer(src)
     model = models.load_model(src, dtype=a.dtype)
     ref = logits(model, tok, prompts)

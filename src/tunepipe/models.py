@@ -224,13 +224,47 @@ def resolve_base(model: str, out_dir: str | Path, *, dtype: str, revision: str |
         source, kind, kw = model, "hub", {"revision": revision}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kw)
-        loaded = AutoModelForCausalLM.from_pretrained(source, dtype=dt, **kw)
+        quant = mxfp4_config(source, kw)
+        extra = {}
+        if quant:   # gpt-oss: train on bf16 weights (Mxfp4Config(dequantize=True)); export may restore the metadata
+            from transformers import Mxfp4Config
+
+            extra["quantization_config"] = Mxfp4Config(dequantize=True)
+        loaded = AutoModelForCausalLM.from_pretrained(source, dtype=dt, **kw, **extra)
     except OSError as e:
         hint = " (offline? set HF_HUB_OFFLINE=0 and check the network, or use a local path)" if kind == "hub" else ""
         raise TunepipeError(f"base.model: cannot load {model!r}{hint}: {str(e).splitlines()[0][:200]}") from None
     loaded.save_pretrained(out)
     portable(tokenizer).save_pretrained(out)
+    if quant:
+        save_source_quantization(out, quant)
     return kind
+
+
+#: beside models/base/config.json: the source checkpoint's MXFP4 quantization_config, which the
+#: dequantized base no longer carries (export.keep_mxfp4_config copies it into the export)
+SOURCE_QUANTIZATION = "source_quantization_config.json"
+
+
+def mxfp4_config(source: str, kw: dict) -> dict | None:
+    """The checkpoint's ``quantization_config`` when it is MXFP4 (gpt-oss), else None."""
+    from transformers import AutoConfig
+
+    q = getattr(AutoConfig.from_pretrained(source, **kw), "quantization_config", None)
+    q = q if isinstance(q, dict) else (q.to_dict() if hasattr(q, "to_dict") else None)
+    return q if q and str(q.get("quant_method", "")).lower().endswith("mxfp4") else None
+
+
+def save_source_quantization(out: Path, quant: dict) -> None:
+    """Keep the source's MXFP4 metadata beside the dequantized base, and drop any copy of it
+    (or of the dequantize switch) from the saved config.json: reloading must not re-quantize."""
+    import json
+
+    (out / SOURCE_QUANTIZATION).write_text(json.dumps(quant, indent=2, sort_keys=True) + "\n")
+    cfg_path = out / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.pop("quantization_config", None) is not None:
+        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 def is_adapter(path: str | Path) -> bool:
