@@ -14,7 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The slowest files first (measured with --durations; docs/results/test-suite.md): under
 # `pytest -n 2 --dist loadfile` (make test) each file goes whole to a worker in this order, so the
 # long ones overlap with the rest instead of running alone at the end.
-SLOW_FIRST = ("test_real_model.py", "test_scaleout.py", "test_decision.py", "test_reference.py",
+SLOW_FIRST = ("test_recipes.py", "test_scaleout.py", "test_decision.py", "test_reference.py",
               "test_pipeline.py", "test_learning.py", "test_dvc_graph.py", "test_family_plugin.py", "test_remote.py")
 
 

