@@ -73,10 +73,7 @@ def row_seeds(rows: list[dict]) -> list[int]:
 def check_budgets(a: EvalArgs) -> None:
     """``evaluate.max_new_tokens`` and ``evaluate.episode.turn_tokens`` as budgets per family
     (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
-    tasks.check_budget(a.max_new_tokens, "evaluate.max_new_tokens", turns=False,
-                       other="evaluate.episode.turn_tokens")
-    tasks.check_budget(a.episode.turn_tokens, "evaluate.episode.turn_tokens", turns=True,
-                       other="evaluate.max_new_tokens")
+    tasks.check_budgets("evaluate", "max_new_tokens", a.max_new_tokens, a.episode.turn_tokens)
 
 
 def _score_all(rows, completions) -> tuple[list[list[float | None]], list[list[bool]]]:

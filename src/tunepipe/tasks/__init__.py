@@ -225,6 +225,14 @@ def budget(name: str, setting: Budget) -> int:
     return get(name).budget if setting is None else setting
 
 
+def check_budgets(section: str, completion_key: str, completion: Budget, turn_tokens: Budget) -> None:
+    """A section's two budgets (``<section>.<completion_key>`` per completion of a single-turn
+    family, ``<section>.episode.turn_tokens`` per turn of an environment), or a one-line error."""
+    c, t = f"{section}.{completion_key}", f"{section}.episode.turn_tokens"
+    check_budget(completion, c, turns=False, other=t)
+    check_budget(turn_tokens, t, turns=True, other=c)
+
+
 def check_budget(setting: Budget, where: str, *, turns: bool, other: str) -> None:
     """A params budget (``where``: its dotted key) as :func:`budget` reads it, or a one-line
     error: a number that is not an int >= 1; in a mapping, a family not known (the nearest

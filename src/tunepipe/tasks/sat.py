@@ -132,6 +132,12 @@ def generate(
     n = rng.randint(int(n_vars[0]), int(n_vars[-1]))
     kk = min(rng.randint(int(k[0]), int(k[-1])), n)
     planted, clauses = planted_instance(rng, n, kk, float(ratio))
+    return _row(rng, n, kk, planted, clauses, answer, prompt_template)
+
+
+def _row(rng: random.Random, n: int, k: int, planted: list[bool], clauses, answer: str, prompt_template: str,
+         task_id: int | None = None) -> dict:
+    """A row of an instance; its SFT target per ``answer`` (a random solution drawn from ``rng``)."""
     if answer == "planted":
         values = planted
     elif answer == "random_solution":
@@ -140,13 +146,12 @@ def generate(
         values = rng.choice(all_solutions(n, clauses))
     else:
         raise ValueError(f"sat.answer must be 'planted' or 'random_solution', got {answer!r}")
-    prompt = prompt_template.format(n=n, k=kk, m=len(clauses), formula=formula_text(clauses))
-    return {
-        "task": NAME,
-        "prompt": [{"role": "user", "content": prompt}],
-        "answer": assignment_text(values),
-        "spec": {"n_vars": n, "clauses": clauses},
-    }
+    prompt = prompt_template.format(n=n, k=k, m=len(clauses), formula=formula_text(clauses))
+    row = {"task": NAME, "prompt": [{"role": "user", "content": prompt}], "answer": assignment_text(values),
+           "spec": {"n_vars": n, "clauses": clauses}}
+    if task_id is not None:
+        row = {"task": NAME, "task_id": task_id, **{k_: v for k_, v in row.items() if k_ != "task"}}
+    return row
 
 
 def build(n: int, rng: random.Random, **params) -> list[dict]:
@@ -174,22 +179,7 @@ def validators_row(task_id: int, rng: random.Random, *, n: int, k: int, answer: 
     """The validators' SAT task ``task_id`` as a row (``task_id`` carried); ``answer`` as in
     :func:`generate`, drawn from ``rng`` (never from the instance's own stream)."""
     planted, clauses = validators_instance(task_id, n, k)
-    if answer == "planted":
-        values = planted
-    elif answer == "random_solution":
-        if n > 18:
-            raise ValueError(f"sat.answer=random_solution enumerates 2^n_vars; n_vars={n} > 18")
-        values = rng.choice(all_solutions(n, clauses))
-    else:
-        raise ValueError(f"sat.answer must be 'planted' or 'random_solution', got {answer!r}")
-    prompt = prompt_template.format(n=n, k=k, m=len(clauses), formula=formula_text(clauses))
-    return {
-        "task": NAME,
-        "task_id": task_id,
-        "prompt": [{"role": "user", "content": prompt}],
-        "answer": assignment_text(values),
-        "spec": {"n_vars": n, "clauses": clauses},
-    }
+    return _row(rng, n, k, planted, clauses, answer, prompt_template, task_id=task_id)
 
 
 def key(row: dict) -> str:

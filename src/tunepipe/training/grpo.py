@@ -234,10 +234,7 @@ def grpo_trl_kwargs(a: GRPOArgs, where: str | None = None) -> dict:
 def check_budgets(a: GRPOArgs) -> None:
     """``grpo.max_completion_length`` and ``grpo.episode.turn_tokens`` as budgets per family
     (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
-    tasks.check_budget(a.max_completion_length, "grpo.max_completion_length", turns=False,
-                       other="grpo.episode.turn_tokens")
-    tasks.check_budget(a.episode.turn_tokens, "grpo.episode.turn_tokens", turns=True,
-                       other="grpo.max_completion_length")
+    tasks.check_budgets("grpo", "max_completion_length", a.max_completion_length, a.episode.turn_tokens)
 
 
 def completion_budgets(a: GRPOArgs, families) -> dict[str, int]:
