@@ -12,8 +12,9 @@ from tunepipe import TunepipeError, episodes, harmony, io, models, tasks, templa
 from tunepipe.tasks import BuildRequest
 from tunepipe.tasks.envs.base import EnvConfig
 
-ENVS = ("craft", "grid", "shop", "household", "lab")
-CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None)
+ENVS = ("craft", "grid", "shop", "household", "lab", "webshop", "alfworld")
+CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None,
+                train_reward="success")
 H = {"format": "harmony", "reasoning_effort": "low", "knowledge_cutoff": "2024-06", "current_date": None,
      "system_message": False}
 
@@ -34,7 +35,7 @@ def env_rows(name, n, split="train", cfg=CFG, seed=0):
 @pytest.mark.parametrize("name", ENVS)
 def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(name):
     rows = env_rows(name, 5, cfg=EnvConfig(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.1,
-                                           invalid_reward=0.0, server=None))
+                                           invalid_reward=0.0, server=None, train_reward="success"))
     family = tasks.get(name)
     for r in rows:
         tasks.check_rows([r], "t")

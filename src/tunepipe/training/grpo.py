@@ -236,6 +236,8 @@ def check_budgets(a: GRPOArgs) -> None:
     (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
     tasks.check_budget(a.max_completion_length, "grpo.max_completion_length", turns=False,
                        other="grpo.episode.turn_tokens")
+    if a.episode.layout != "tunepipe":
+        raise TunepipeError("grpo.episode.layout: only tunepipe (the agentgym layout is evaluate's)")
     tasks.check_budget(a.episode.turn_tokens, "grpo.episode.turn_tokens", turns=True,
                        other="grpo.max_completion_length")
 

@@ -124,6 +124,7 @@ class Episode:
         self.rewards: list[float] = []
         self.dedup, self._seen = 0.0, set()
         self._completed = False
+        self.last_action: str | None = None
 
     # --- the episode ---------------------------------------------------------------------
     def reset(self, data_idx: int) -> str:
@@ -328,7 +329,7 @@ class HttpEngine:
             raise TunepipeError(f"unknown AgentGym dialect {dialect!r}; known: {', '.join(DIALECTS)}")
         self.base, self.dialect, self.timeout = base.rstrip("/"), dialect, timeout
         self.NAME, self.INSTRUCTION, self.ACK = dialect, INSTRUCTION, ACK
-        self._completed, self._last: dict = False, {}
+        self._completed, self._last = False, {}
         self.env_id = None
         created = self._request("POST", "create", {} if dialect == "textcraft" else None)
         self.env_id = created if dialect == "webshop" else self._field(created, "id", "create")
