@@ -137,14 +137,14 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
         before, after = row["obs_wrap"]
         assert chunks == [before + t["observation"] + after for t in r["turns"][: len(chunks)]]
         assert len(chunks) == r["steps"] - 1 or r["truncated"]
-        # replaying the parsed actions in a fresh instance gives the same observations and reward
+        # replaying the turns in a fresh instance gives the same observations and rewards
         env, _ = tasks.get(row["task"]).episode(row["spec"])
-        total = 0.0
-        for t in r["turns"]:
-            obs, rew, done = env.step(t["action"])
-            assert obs == t["observation"] and rew == t["reward"]
-            total += rew
-        assert total == pytest.approx(r["reward"]) and env.success == r["success"]
+        with env:
+            for t in r["turns"]:
+                obs, rew, done = env.turn(tasks.response_text(t["turn"], "final"))
+                assert obs == t["observation"] and rew == t["reward"]
+            assert env.final == r["validator_score"] and env.completed == r["success"]
+            assert r["reward"] == (1.0 if r["success"] else 0.0)   # train_reward: success
     assert all(r["steps"] == row["spec"]["max_steps"] or r["truncated"] for row, r in zip(rows, res))  # random model
 
 

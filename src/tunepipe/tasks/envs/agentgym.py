@@ -113,10 +113,11 @@ class Episode:
     then ``turn(model_text)`` until ``done``; ``close()`` (or ``with``) releases the engine."""
 
     def __init__(self, engine, dialect: str, *, max_rounds: int, keep: str = DEFAULT_KEEP,
-                 instruction: str | None = None, ack: str | None = None):
+                 instruction: str | None = None, ack: str | None = None, parse_as: str | None = None):
         if dialect not in DIALECTS:
             raise TunepipeError(f"unknown AgentGym dialect {dialect!r}; known: {', '.join(DIALECTS)}")
         self.engine, self.dialect, self.keep, self.max_rounds = engine, dialect, keep, int(max_rounds)
+        self.parse_as = parse_as or dialect   # whose client parses the turns (the stand-ins: textcraft's)
         self.instruction = instruction if instruction is not None else engine.INSTRUCTION
         self.ack = ack if ack is not None else getattr(engine, "ACK", ACK)
         self.name = getattr(engine, "NAME", dialect)
@@ -140,7 +141,7 @@ class Episode:
         """A model turn: ``(observation, reported reward, done)``."""
         if self.done:
             raise EpisodeOver(f"{self.name}: the episode is over; call reset() first")
-        action = client_action(text, self.dialect, self.keep)
+        action = client_action(text, self.parse_as, self.keep)
         self.rounds += 1
         self.last_action = action
         if action is None:   # answered by the client, the engine not stepped

@@ -47,6 +47,12 @@ def dialect(name: str) -> str:
     return agentgym.engine_class(name).NAME
 
 
+def parse_as(name: str) -> str:
+    """Whose AgentGym client parses the turns: the stand-ins were built for the regex clients'
+    parse (TextCraft's, BabyAI's), the engines get their own kind's."""
+    return "textcraft" if name in STAND_INS else dialect(name)
+
+
 def keep(name: str) -> str:
     if name in STAND_INS:
         from tunepipe.tasks import envs
@@ -72,7 +78,7 @@ def make_episode(spec: dict) -> Episode:
     else:
         cls = agentgym.engine_class(name)
         engine = HttpEngine(server, d, INSTRUCTION=cls.INSTRUCTION, ACK=cls.ACK) if server else cls()
-    return Episode(engine, d, max_rounds=spec["max_steps"], keep=keep(name))
+    return Episode(engine, d, max_rounds=spec["max_steps"], keep=keep(name), parse_as=parse_as(name))
 
 
 def episode(spec: dict) -> tuple[Episode, str]:
@@ -141,11 +147,12 @@ def _family(name: str) -> Family:
         if not isinstance(text, str):
             return []
         cuts = [m.start() for m in _ACTION.finditer(text)]
-        return [text[a:b] for a, b in zip(cuts, cuts[1:] + [len(text)])]
+        # a turn's text: its Action line(s), up to the next turn's Thought
+        return [re.split(r"\n\s*Thought:", text[a:b])[0] for a, b in zip(cuts, cuts[1:] + [len(text)])]
 
     def parse(text: str, spec: dict):
         """The command AgentGym's client sends for a single turn (None: answered locally)."""
-        return agentgym.client_action(text, dialect(name), keep(name))
+        return agentgym.client_action(text, parse_as(name), keep(name))
 
     def score(text: str, spec: dict) -> float:
         ep, _obs = episode(spec)
