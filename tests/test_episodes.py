@@ -244,6 +244,43 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
     assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
     md = "\n".join(report.episodes_markdown(samples))
     assert "### craft · base" in md and "### grid · base" in md and "< " in md
+    assert all(0 <= res[n]["greedy"]["validator_score"] for n in ("craft", "grid"))
+
+
+def test_collect_evaluate_and_grpo_rollouts_against_a_server_leave_nothing_open(env_model):
+    """Every environment opened on a server is closed: collect's rows, evaluate's episodes (both
+    layouts) and a GRPO rollout batch; the server counts its open ids."""
+    import threading
+
+    from tunepipe import evaluation, generation
+    from tunepipe.report import ParetoArgs
+    from tunepipe.tasks.envs.server import serve
+
+    d, rows = env_model
+    srv = serve("grid", None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        served = env_rows("grid", 3, split="test", cfg=EnvConfig(**{**CFG.__dict__, "server": url}))
+        assert srv.service.open_ids() == [] and all(r["turns"] is None for r in served)
+        render = templates.renderer(H)
+        for r in served:
+            r["prompt_text_agentgym"] = templates.agentgym_prompt_text(r["agentgym_prompt"], render, tuple(r["obs_wrap"]))
+        model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+        for layout in ("tunepipe", "agentgym"):
+            a = evaluation.EvalArgs(models=["base"], extra_models={}, baseline=None, max_rows=None, max_new_tokens=4,
+                                    batch_size=8, backend="hf", dtype="float32", temperature=1.0, num_samples=0,
+                                    level=0.8, pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
+                                    episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None, layout=layout))
+            res, _ = evaluation.episode_results("base", model, tok, served, a, None)
+            assert "validator_score" in res["grid"]["greedy"] and srv.service.open_ids() == []
+        res = episodes.run(model, tok, served, args=episodes.EpisodeArgs(turn_tokens=6, max_length=None),
+                           gen_kwargs={"do_sample": True, "temperature": 1.0},
+                           stop_ids=generation.stop_token_ids(model, tok), batch_size=2, progress=False)
+        assert all(r["reward"] in (0.0, 1.0) for r in res) and srv.service.open_ids() == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_env_params_are_all_required_and_bad_values_name_the_section():
