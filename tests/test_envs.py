@@ -1,16 +1,13 @@
 """The multi-turn text environments (src/tunepipe/tasks/envs): oracle solvability, random
-baseline, step semantics, AgentGym action parsing and the HTTP client/server pair."""
+baseline, step semantics, AgentGym action parsing (the HTTP side: tests/test_agentgym.py)."""
 import random
 import re
-import threading
 
 import pytest
 
 from tunepipe import TunepipeError
 from tunepipe.tasks.envs import (ENVS, EnvConfig, EpisodeOver, format_turn, make, oracle_policy,
                                  parse_action, random_policy, run_episode)
-from tunepipe.tasks.envs.http import HttpEnv
-from tunepipe.tasks.envs.server import serve
 
 NAMES = sorted(ENVS)
 LEVELS = (1, 2, 3)
@@ -19,7 +16,7 @@ SEEDS = 200
 
 def cfg(**kw):
     base = dict(difficulty=[1, 3], max_steps=20, success_reward=1.0, step_reward=0.0,
-                invalid_reward=-0.1, server=None)
+                invalid_reward=-0.1, server=None, train_reward="success")
     base.update(kw)
     return EnvConfig(**base)
 
@@ -165,7 +162,6 @@ def test_shaped_rewards_each_subgoal_once(name):
 
 def test_make_and_unknown():
     assert isinstance(make("craft", cfg()), ENVS["craft"])
-    assert isinstance(make("grid", cfg(server="http://127.0.0.1:9")), HttpEnv)
     with pytest.raises(TunepipeError):
         make("nope", cfg())
     with pytest.raises(ValueError):
@@ -202,88 +198,3 @@ def test_first_observations_short():
         words = [len(env.reset(s, 1).split()) for s in range(50)]
         assert max(words) <= 60, (name, max(words))
         assert len(env.instruction.split()) <= 60, name
-
-
-# --- HTTP -----------------------------------------------------------------------------------
-@pytest.fixture
-def server_for():
-    started = []
-
-    def start(name, c):
-        srv = serve(name, c)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        started.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield start
-    for srv in started:
-        srv.shutdown()
-        srv.server_close()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_http_matches_in_process(name, server_for):
-    c = cfg(step_reward=0.1, max_steps=30)
-    url = server_for(name, c)
-    local = ENVS[name](c)
-    with HttpEnv(EnvConfig(**{**c.__dict__, "server": url}), name) as remote:
-        for seed, d in [(0, 1), (4, 3)]:
-            assert remote.reset(seed, d) == local.reset(seed, d)
-            while not local.done:
-                thought, cmd = local.expert()
-                action = parse_action(format_turn(thought, cmd), remote.keep)
-                lo = local.step(action)
-                ro = remote.step(action)
-                assert ro[0] == lo[0] and ro[1] == pytest.approx(lo[1]) and ro[2] == lo[2]
-            assert remote.done and remote.success and local.success
-            assert remote.total_reward == pytest.approx(local.total_reward)
-            with pytest.raises(EpisodeOver):
-                remote.step("look")
-        with pytest.raises(TunepipeError, match="no oracle"):
-            remote.expert()
-        remote.reset(0, 1)
-        local.reset(0, 1)
-        if name == "household":  # ALFWorld serves available actions, WebShop its clickables
-            assert remote.valid_actions() == local.valid_actions()
-        if name == "shop":
-            remote.step("search[shirt]"), local.step("search[shirt]")
-            assert remote.valid_actions() == [a for a in local.valid_actions() if a.startswith("click[")]
-
-
-def test_http_errors(server_for):
-    env = HttpEnv(cfg(server="http://127.0.0.1:9"), "craft", timeout=2)
-    with pytest.raises(TunepipeError) as e:
-        env.reset(0, 1)
-    assert "unreachable" in str(e.value) and "\n" not in str(e.value)
-    url = server_for("grid", cfg())
-    env = HttpEnv(cfg(server=url), "grid")
-    env.env_id, env.done = 99, False  # an id the server never created: AgentGym's {"error": ...} answer
-    with pytest.raises(TunepipeError, match="not valid"):
-        env.step("turn left")
-    with pytest.raises(TunepipeError, match="HTTP 404"):
-        HttpEnv(cfg(server=url + "/nowhere"), "grid").reset(0, 1)
-
-
-def test_http_malformed_json():
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Bad(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"<html>not json</html>")
-
-        def log_message(self, *a):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Bad)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        env = HttpEnv(cfg(server=f"http://127.0.0.1:{srv.server_address[1]}"), "lab")
-        with pytest.raises(TunepipeError, match="malformed JSON") as e:
-            env.reset(0, 1)
-        assert "\n" not in str(e.value)
-    finally:
-        srv.shutdown()
-        srv.server_close()

@@ -12,8 +12,9 @@ from tunepipe import TunepipeError, episodes, harmony, io, models, tasks, templa
 from tunepipe.tasks import BuildRequest
 from tunepipe.tasks.envs.base import EnvConfig
 
-ENVS = ("craft", "grid", "shop", "household", "lab")
-CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None)
+ENVS = ("craft", "grid", "shop", "household", "lab", "webshop", "alfworld")
+CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None,
+                train_reward="success")
 H = {"format": "harmony", "reasoning_effort": "low", "knowledge_cutoff": "2024-06", "current_date": None,
      "system_message": False}
 
@@ -34,7 +35,7 @@ def env_rows(name, n, split="train", cfg=CFG, seed=0):
 @pytest.mark.parametrize("name", ENVS)
 def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(name):
     rows = env_rows(name, 5, cfg=EnvConfig(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.1,
-                                           invalid_reward=0.0, server=None))
+                                           invalid_reward=0.0, server=None, train_reward="success"))
     family = tasks.get(name)
     for r in rows:
         tasks.check_rows([r], "t")
@@ -136,14 +137,14 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
         before, after = row["obs_wrap"]
         assert chunks == [before + t["observation"] + after for t in r["turns"][: len(chunks)]]
         assert len(chunks) == r["steps"] - 1 or r["truncated"]
-        # replaying the parsed actions in a fresh instance gives the same observations and reward
+        # replaying the turns in a fresh instance gives the same observations and rewards
         env, _ = tasks.get(row["task"]).episode(row["spec"])
-        total = 0.0
-        for t in r["turns"]:
-            obs, rew, done = env.step(t["action"])
-            assert obs == t["observation"] and rew == t["reward"]
-            total += rew
-        assert total == pytest.approx(r["reward"]) and env.success == r["success"]
+        with env:
+            for t in r["turns"]:
+                obs, rew, done = env.turn(tasks.response_text(t["turn"], "final"))
+                assert obs == t["observation"] and rew == t["reward"]
+            assert env.final == r["validator_score"] and env.completed == r["success"]
+            assert r["reward"] == (1.0 if r["success"] else 0.0)   # train_reward: success
     assert all(r["steps"] == row["spec"]["max_steps"] or r["truncated"] for row, r in zip(rows, res))  # random model
 
 
@@ -243,6 +244,43 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
     assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
     md = "\n".join(report.episodes_markdown(samples))
     assert "### craft · base" in md and "### grid · base" in md and "< " in md
+    assert all(0 <= res[n]["greedy"]["validator_score"] for n in ("craft", "grid"))
+
+
+def test_collect_evaluate_and_grpo_rollouts_against_a_server_leave_nothing_open(env_model):
+    """Every environment opened on a server is closed: collect's rows, evaluate's episodes (both
+    layouts) and a GRPO rollout batch; the server counts its open ids."""
+    import threading
+
+    from tunepipe import evaluation, generation
+    from tunepipe.report import ParetoArgs
+    from tunepipe.tasks.envs.server import serve
+
+    d, rows = env_model
+    srv = serve("grid", None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        served = env_rows("grid", 3, split="test", cfg=EnvConfig(**{**CFG.__dict__, "server": url}))
+        assert srv.service.open_ids() == [] and all(r["turns"] is None for r in served)
+        render = templates.renderer(H)
+        for r in served:
+            r["prompt_text_agentgym"] = templates.agentgym_prompt_text(r["agentgym_prompt"], render, tuple(r["obs_wrap"]))
+        model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+        for layout in ("tunepipe", "agentgym"):
+            a = evaluation.EvalArgs(models=["base"], extra_models={}, baseline=None, max_rows=None, max_new_tokens=4,
+                                    batch_size=8, backend="hf", dtype="float32", temperature=1.0, num_samples=0,
+                                    level=0.8, pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
+                                    episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None, layout=layout))
+            res, _ = evaluation.episode_results("base", model, tok, served, a, None)
+            assert "validator_score" in res["grid"]["greedy"] and srv.service.open_ids() == []
+        res = episodes.run(model, tok, served, args=episodes.EpisodeArgs(turn_tokens=6, max_length=None),
+                           gen_kwargs={"do_sample": True, "temperature": 1.0},
+                           stop_ids=generation.stop_token_ids(model, tok), batch_size=2, progress=False)
+        assert all(r["reward"] in (0.0, 1.0) for r in res) and srv.service.open_ids() == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_env_params_are_all_required_and_bad_values_name_the_section():

@@ -35,6 +35,8 @@ REGISTRY = {
     "shop": "tunepipe.tasks.envs.family:SHOP",
     "household": "tunepipe.tasks.envs.family:HOUSEHOLD",
     "lab": "tunepipe.tasks.envs.family:LAB",
+    "webshop": "tunepipe.tasks.envs.family:WEBSHOP",     # simulators in AgentGym's action languages
+    "alfworld": "tunepipe.tasks.envs.family:ALFWORLD",
 }
 
 

@@ -1,6 +1,8 @@
 """Small deterministic text environments of AgentGym's five kinds (TextCraft, BabyAI,
-WebShop, ALFWorld, ScienceWorld) speaking AgentGym's ``Thought:/Action:`` protocol, an HTTP
-client for real AgentGym servers (:mod:`.http`) and a compatible server (:mod:`.server`)."""
+WebShop, ALFWorld, ScienceWorld) speaking AgentGym's ``Thought:/Action:`` protocol (the
+stand-ins), AgentGym's episode semantics over any engine or server (:mod:`.agentgym`), the
+WebShop and ALFWorld simulators (:mod:`.webshop`, :mod:`.alfworld`) and a compatible server
+(:mod:`.server`)."""
 from __future__ import annotations
 
 import random
@@ -21,13 +23,11 @@ __all__ = ["DEFAULT_KEEP", "ENVS", "EnvConfig", "EpisodeOver", "TextEnv", "forma
 
 
 def make(name: str, cfg: EnvConfig) -> TextEnv:
-    """The simulator ``name``, or an :class:`~.http.HttpEnv` client when ``cfg.server`` is set."""
+    """The stand-in simulator ``name`` (a server's instances are played through
+    :class:`.agentgym.HttpEngine`: :func:`.family.episode`)."""
     if name not in ENVS:
         from tunepipe import TunepipeError
         raise TunepipeError(f"unknown environment {name!r}; known: {', '.join(ENVS)}")
-    if cfg.server:
-        from .http import HttpEnv
-        return HttpEnv(cfg, name)
     return ENVS[name](cfg)
 
 
@@ -54,8 +54,11 @@ def oracle_policy(env: TextEnv) -> Policy:
 
 
 def random_policy(env: TextEnv, rng: random.Random) -> Policy:
-    """A uniformly random valid command per turn."""
+    """A uniformly random valid command per turn: the env's list, else the actions its first
+    observation implies (TextCraft lists none: :func:`.agentgym.implied_actions`)."""
+    from .agentgym import implied_actions
+
     def policy(history):
-        acts = env.valid_actions()
-        return format_turn("I try something.", rng.choice(acts) if acts else "look")
+        acts = env.valid_actions() or implied_actions(history[0]) or implied_actions(history[-1])
+        return format_turn("I try something.", rng.choice(acts) if acts else rng.choice(["inventory", "wait"]))
     return policy

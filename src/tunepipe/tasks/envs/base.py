@@ -52,6 +52,7 @@ class EnvConfig:
     step_reward: float
     invalid_reward: float
     server: str | None
+    train_reward: str   # success | score | score_dedup (agentgym.train_reward)
 
     def __post_init__(self):
         from tunepipe import TunepipeError
@@ -62,6 +63,8 @@ class EnvConfig:
         if not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise TunepipeError(f"env max_steps must be a positive integer, got {self.max_steps!r}")
         self.difficulty = list(d)
+        if self.train_reward not in ("success", "score", "score_dedup"):
+            raise TunepipeError(f"env train_reward must be success, score or score_dedup, got {self.train_reward!r}")
 
 
 LEVELS = (1, 2, 3)
