@@ -459,8 +459,8 @@ class TextCraftEngine:
     # --- oracle ---
     def expert_action(self) -> str:
         """The oracle's next action: the first action of a bottom-up plan from the current
-        inventory (get every base item of the cheapest recipe tree, craft intermediates, craft the
-        goal). ``inventory`` once the goal was obtained."""
+        inventory (get the base items, craft intermediates, craft the goal). ``inventory`` once
+        the goal was obtained."""
         self._check()
         if self._completed:
             return "inventory"
@@ -468,50 +468,72 @@ class TextCraftEngine:
         return actions[0] if actions else "inventory"
 
     def plan(self) -> list[str]:
-        """The oracle's remaining actions from the current inventory."""
+        """The oracle's remaining actions from the current inventory: for each item the recipe
+        (and, for a generic ingredient such as planks, the concrete item) whose sub-plan is
+        shortest, every ``get`` of one item merged into one at the front (gets only add items,
+        so moving them first never breaks a craft)."""
         self._check()
         inv = {k: v for k, v in self.inventory.items() if v > 0}
-        actions: list[str] = []
-        self._obtain(self.goal, 1, inv, actions, depth=0)
-        return actions
+        actions: list = []
+        self._obtain(self.goal, 1, inv, actions, 0, frozenset())
+        return _merge_gets(actions)
 
-    def _resolve(self, name: str, need: int, inv: dict) -> str:
-        """A concrete item id for an ingredient: itself, or for a tag the member already held in
-        the largest amount, else the cheapest member to craft (first in the server's order)."""
-        tree = self.tree
-        if not tree.is_tag(name):
-            return name
-        members = list(tree.get_items_with_tags(name))
-        held = [m for m in members if inv.get(m, 0) >= need]
-        if held:
-            return max(held, key=lambda m: inv[m])
-        return min(members, key=lambda m: tree.get_min_depth(m))
-
-    def _best_recipe(self, item: str) -> Recipe:
-        tree = self.tree
-        return min(tree.itemid_recipes[item],
-                   key=lambda r: max(tree.get_min_depth(i.item_tag.name) + 1 for i in r.input_items))
-
-    def _obtain(self, item: str, n: int, inv: dict, actions: list, depth: int):
-        """Append the actions that bring ``inv[item]`` to at least ``n`` (simulating them)."""
+    def _obtain(self, item: str, n: int, inv: dict, actions: list, depth: int, got: frozenset):
+        """Append the actions that bring ``inv[item]`` to at least ``n`` (simulating them in
+        ``inv``); a get is ("get", item, amount), a craft its command string; ``got``: the items
+        the plan already fetches (fetching more of them costs no step once gets are merged)."""
         if depth > 32:
             raise TunepipeError(f"textcraft oracle: recipe tree of {item} deeper than 32")
         short = n - inv.get(item, 0)
         if short <= 0:
             return
-        if item not in self.tree.itemid_recipes:
-            actions.append(f"get {short} {item_id_to_str(item)}")
+        tree = self.tree
+        if item not in tree.itemid_recipes:
+            actions.append(("get", item, short))
             inv[item] = inv.get(item, 0) + short
             return
-        recipe = self._best_recipe(item)
+        best = None
+        for recipe in tree.itemid_recipes[item]:
+            trial_inv, trial = dict(inv), []
+            if self._apply(item, recipe, short, trial_inv, trial, depth, got):
+                if best is None or _cost(trial, got) < _cost(best[1], got):
+                    best = (trial_inv, trial)
+        if best is None:
+            raise TunepipeError(f"textcraft oracle: no recipe of {item} can be built")
+        inv.clear()
+        inv.update(best[0])
+        actions.extend(best[1])
+
+    def _apply(self, item, recipe, short, inv, actions, depth, got) -> bool:
+        tree = self.tree
         crafts = math.ceil(short / recipe.output_item.count)
-        reserved = []
-        for itc in recipe.input_items:
+        reserved = {}
+        # specific items first, so that a generic one (planks) can follow the specific choice
+        order = sorted(range(len(recipe.input_items)), key=lambda k: tree.is_tag(recipe.input_items[k].item_tag.name))
+        for k in order:
+            itc = recipe.input_items[k]
             need = itc.count * crafts
-            concrete = self._resolve(itc.item_tag.name, need, inv)
-            self._obtain(concrete, need, inv, actions, depth + 1)
+            name = itc.item_tag.name
+            options = list(tree.get_items_with_tags(name)) if tree.is_tag(name) else [name]
+            best = None
+            for concrete in options:
+                trial_inv, trial = dict(inv), []
+                try:
+                    self._obtain(concrete, need, trial_inv, trial, depth + 1, got)
+                except TunepipeError:
+                    continue
+                if best is None or _cost(trial, got) < _cost(best[2], got):
+                    best = (concrete, trial_inv, trial)
+            if best is None:
+                return False
+            concrete, new_inv, sub = best
+            inv.clear()
+            inv.update(new_inv)
+            actions.extend(sub)
+            got = got | {a[1] for a in sub if not isinstance(a, str)}
             inv[concrete] -= need  # set aside so that sibling sub-trees do not consume it
-            reserved.append((concrete, itc.count))
+            reserved[k] = (concrete, itc.count)
+        reserved = [reserved[k] for k in range(len(recipe.input_items))]
         uses = ", ".join(f"{c} {item_id_to_str(name)}" for name, c in reserved)
         for name, c in reserved:
             inv[name] += c * crafts
@@ -520,3 +542,46 @@ class TextCraftEngine:
             for name, c in reserved:
                 inv[name] -= c
             inv[item] = inv.get(item, 0) + recipe.output_item.count
+        return True
+
+
+def _cost(actions, got=frozenset()) -> int:
+    """Steps a sub-plan adds once gets are merged: crafts plus items fetched not in ``got``."""
+    return sum(isinstance(a, str) for a in actions) + len({a[1] for a in actions if not isinstance(a, str)} - got)
+
+
+def _merge_gets(actions) -> list:
+    gets: dict = {}
+    for a in actions:
+        if not isinstance(a, str):
+            gets[a[1]] = gets.get(a[1], 0) + a[2]
+    return [f"get {n} {item_id_to_str(i)}" for i, n in gets.items()] + [a for a in actions if isinstance(a, str)]
+
+
+def random_action(engine: TextCraftEngine, rng: random.Random) -> str:
+    """A uniformly random action among the ones the first observation suggests: each crafting
+    command as written (distractors and generic ingredients included), ``get`` of each
+    ingredient in the amount a command names, and ``inventory``."""
+    lines = engine.commands.split("\n")
+    gets = []
+    for line in lines:
+        _, _, inputs = line.partition(" using ")
+        gets.extend(f"get {part.strip()}" for part in inputs.split(",") if part.strip())
+    return rng.choice(lines + sorted(set(gets)) + ["inventory"])
+
+
+def success_rate(indices, policy: str = "oracle", max_steps: int = 30, seed: int = 0) -> float:
+    """Share of ``indices`` whose goal is obtained within ``max_steps`` actions by the oracle
+    (``policy="oracle"``) or by :func:`random_action` (``"random"``, one rng seeded ``seed``)."""
+    if policy not in ("oracle", "random"):
+        raise TunepipeError(f"textcraft policy must be 'oracle' or 'random', got {policy!r}")
+    engine, rng, won = TextCraftEngine(), random.Random(seed), 0
+    indices = list(indices)
+    for idx in indices:
+        engine.reset(idx)
+        for _ in range(max_steps):
+            engine.step(engine.expert_action() if policy == "oracle" else random_action(engine, rng))
+            if engine.completed:
+                won += 1
+                break
+    return won / max(len(indices), 1)
