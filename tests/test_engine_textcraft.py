@@ -130,7 +130,8 @@ def test_goal_reward_done_and_after(env):
     assert out == {"observation": "Crafted 3 minecraft:dark_oak_fence", "reward": 1, "done": True}
     assert env.completed and env.observation() == out["observation"]
     # the server does not end the episode: later actions still answer, reward 0
-    assert env.step("inventory") == {"observation": "Inventory: [dark oak planks] (2) [stick] (2) [dark oak fence] (3) ",
+    assert env.step("inventory") == {"observation": "Inventory: [dark oak planks] (2) [stick] (2) "
+                                                    "[dark oak fence] (3) ",
                                      "reward": 0, "done": False}
     assert env.completed
     env.reset(IDX_FENCE)

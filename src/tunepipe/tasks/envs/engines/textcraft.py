@@ -378,7 +378,7 @@ class TextCraftEngine:
 
     def _check(self):
         if self._closed or self.goal is None:
-            raise TunepipeError("textcraft engine: call reset(data_idx) first (the engine is closed or was never reset)")
+            raise TunepipeError("textcraft engine: call reset(data_idx) first (closed or never reset)")
 
     # --- environment.py TextCraftEnv.step ---
     def _step(self, action: str):
