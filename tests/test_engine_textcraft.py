@@ -154,6 +154,12 @@ def test_never_crashes_on_junk(env):
             assert set(out) in ({"observation", "reward", "done"}, {"error"})
 
 
+def test_wrapper_error_body(env):
+    out = env.step("get " + "1" * 5000 + " oak logs")  # Python's int() digit limit, uncaught by the env
+    assert set(out) == {"error"} and "4300 digits" in out["error"]
+    assert env.observation().startswith("Crafting commands:")  # the wrapper keeps the last observation
+
+
 def test_closed_or_unreset_engine_is_an_error():
     e = TextCraftEngine()
     with pytest.raises(TunepipeError):
