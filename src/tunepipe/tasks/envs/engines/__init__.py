@@ -1,0 +1,1 @@
+"""Real environment engines run in-process, presenting AgentGym's server text exactly."""
