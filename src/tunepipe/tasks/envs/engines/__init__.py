@@ -1,2 +1,1 @@
-"""Real environment engines run in-process, presenting AgentGym's server text exactly
-(one module per AgentGym environment; see docs/tasks/environments.md)."""
+"""In-process engines of AgentGym's environments, presenting their servers' text exactly."""
