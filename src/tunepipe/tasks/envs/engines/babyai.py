@@ -98,8 +98,8 @@ LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
 #: that no AgentGym action opens: unsolvable) -- the oracle often runs out of 30 rounds.
 LEVELS_BY_DIFFICULTY = {
     1: (1, 2, 3, 4, 5, 9, 10, 11, 13, 14),
-    2: (15, 16, 19, 20, 22, 25, 28, 30, 31),
-    3: (6, 7, 8, 12, 17, 18, 21, 23, 24, 26, 27, 29, 32, 33, 34, 35, 36, 37, 38, 39, 40),
+    2: (15, 16, 19, 20, 22, 25, 30, 31),
+    3: (6, 7, 8, 12, 17, 18, 21, 23, 24, 26, 27, 28, 29, 32, 33, 34, 35, 36, 37, 38, 39, 40),
 }
 
 
