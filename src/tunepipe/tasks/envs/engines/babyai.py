@@ -24,6 +24,7 @@ suggestion to AgentGym's high-level actions, jumping along the bot's path with a
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import io
@@ -80,6 +81,9 @@ ALL_LEVELS = {
     40: "BabyAI-BossLevelNoUnlock-v0",
 }
 N_LEVELS = len(ALL_LEVELS)
+#: cap on AgentGym's find_path pops (it re-expands queued duplicates: exponential when the
+#: target is unreachable); past it the path counts as missing
+BFS_LIMIT = 20000
 GYM_ALIASES = {"BabyAI-GoToObjS6-v0": "BabyAI-GoToObjS6-v1"}
 
 IDX_TO_OBJECT = {0: "unseen", 1: "empty", 2: "wall", 3: "floor", 4: "door", 5: "key", 6: "ball",
@@ -340,10 +344,14 @@ class BabyAIEngine:
         all_things = all_objs + all_barriers
         pos, d = init_pos, init_dir
         graph = {}
-        queue = [(pos, d)]
+        queue = collections.deque([(pos, d)])
         state = set()
+        pops = 0
         while queue:
-            pos, d = queue.pop(0)
+            pops += 1
+            if pops > BFS_LIMIT:  # the server's BFS re-expands duplicates and can run ~forever
+                return None
+            pos, d = queue.popleft()
             state.add((pos, d))
             if arrive:
                 hit = pos[0] == goal[0] and pos[1] == goal[1]
