@@ -3,8 +3,8 @@
 An *engine* implements the engine interface (``reset(data_idx) -> /reset body``, ``step(action)
 -> /step body``, ``observation()``, ``close()``, ``completed``, ``valid_actions()``,
 ``expert_action()``, ``NAME``, ``INSTRUCTION``, ``ACK``, ``INDEX_RANGES``, ``N_INDICES``): an
-in-process engine (``engines/<name>.py``, :mod:`.webshop`, :mod:`.alfworld`, the stand-ins
-through :class:`StandIn`) or :class:`HttpEngine`, a client speaking a server's ``/create
+in-process engine (``engines/<name>.py``: BabyAI, TextCraft, SciWorld; the simulators
+:mod:`.webshop`, :mod:`.alfworld`) or :class:`HttpEngine`, a client speaking a server's ``/create
 /reset /step /observation /close`` with AgentGym's exact bodies. :class:`Episode` plays a
 model's turns on either, as AgentGym's client does (agentenv/agentenv/envs/*.py, AgentGym
 commit 3ef9235d23e68e7c2920c5422ad957dc8ced5c6c), so both behave the same by construction:
@@ -39,7 +39,7 @@ import urllib.request
 
 from tunepipe import TunepipeError
 
-from .base import DEFAULT_KEEP, EnvConfig, EpisodeOver, TextEnv, format_turn
+from .base import DEFAULT_KEEP, EpisodeOver, format_turn
 
 AGENTGYM_COMMIT = "3ef9235d23e68e7c2920c5422ad957dc8ced5c6c"
 #: the regex clients' local answer to a turn with several ``Action:`` lines (babyai.py, textcraft.py)
@@ -117,7 +117,7 @@ class Episode:
         if dialect not in DIALECTS:
             raise TunepipeError(f"unknown AgentGym dialect {dialect!r}; known: {', '.join(DIALECTS)}")
         self.engine, self.dialect, self.keep, self.max_rounds = engine, dialect, keep, int(max_rounds)
-        self.parse_as = parse_as or dialect   # whose client parses the turns (the stand-ins: textcraft's)
+        self.parse_as = parse_as or dialect   # whose client parses the turns
         self.instruction = instruction if instruction is not None else engine.INSTRUCTION
         self.ack = ack if ack is not None else getattr(engine, "ACK", ACK)
         self.name = getattr(engine, "NAME", dialect)
@@ -222,7 +222,10 @@ def random_turn(ep: Episode, rng: random.Random, first: str | None = None) -> st
 
 
 #: the in-process engines by name (``module:Class``), each implementing the engine interface
-ENGINES = {"webshop": "tunepipe.tasks.envs.webshop:WebShopEngine",
+ENGINES = {"babyai": "tunepipe.tasks.envs.engines.babyai:BabyAIEngine",
+           "textcraft": "tunepipe.tasks.envs.engines.textcraft:TextCraftEngine",
+           "sciworld": "tunepipe.tasks.envs.engines.sciworld:SciWorldEngine",
+           "webshop": "tunepipe.tasks.envs.webshop:WebShopEngine",
            "alfworld": "tunepipe.tasks.envs.alfworld:ALFWorldEngine"}
 
 
@@ -234,86 +237,6 @@ def engine_class(name: str):
         raise TunepipeError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
     module, _, attr = ENGINES[name].partition(":")
     return getattr(importlib.import_module(module), attr)
-
-
-# --- the stand-ins as engines -----------------------------------------------------------
-#: the stand-ins' AgentGym dialects
-STAND_INS = {"craft": "textcraft", "grid": "babyai", "lab": "sciworld", "household": "alfworld",
-             "shop": "webshop"}
-SPAN = 1_000_000
-
-
-class StandIn:
-    """A stand-in :class:`~.base.TextEnv` behind the engine interface, answering the bodies of
-    its AgentGym dialect. Its index decides the instance: ``data_idx`` in
-    ``INDEX_RANGES[d]`` plays seed ``data_idx`` at difficulty ``d``. Step bodies add
-    ``success`` (an extension real servers lack; :class:`HttpEngine` reads it where given)."""
-
-    INDEX_RANGES = {d: range((d - 1) * SPAN, d * SPAN) for d in (1, 2, 3)}
-    N_INDICES = 3 * SPAN
-
-    def __init__(self, name: str, cfg: EnvConfig):
-        from . import ENVS
-        self.env: TextEnv = ENVS[name](cfg)
-        self.NAME, self.dialect = name, STAND_INS[name]
-        self.INSTRUCTION, self.ACK, self.keep = self.env.instruction, ACK, self.env.keep
-        self.score = 0.0
-
-    @staticmethod
-    def instance(data_idx: int) -> tuple[int, int]:
-        """(seed, difficulty) of an index."""
-        if not 0 <= int(data_idx) < StandIn.N_INDICES:
-            raise ValueError(f"data_idx {data_idx} out of range(0, {StandIn.N_INDICES})")
-        return int(data_idx), int(data_idx) // SPAN + 1
-
-    def reset(self, data_idx: int) -> dict:
-        obs = self.env.reset(*self.instance(data_idx))
-        self.score = 0.0
-        d = self.dialect
-        if d == "textcraft":
-            return {"id": 0, "observation": obs, "done": False, "reward": 0}
-        if d == "babyai":
-            return {"observation": obs, "reward": 0, "score": 0, "deleted": False, "done": False}
-        if d == "sciworld":
-            return {"task_name": self.NAME, "var_num": int(data_idx), "task_description": self.env.instruction,
-                    "observation": obs, "reward": 0, "score": 0, "deleted": False, "done": False}
-        if d == "alfworld":
-            return {"id": 0, "observation": obs, "available_actions": self.env.valid_actions(),
-                    "task_type": self.NAME}
-        return [obs, None]
-
-    def step(self, action: str) -> dict:
-        if self.env.done:
-            return {"error": "The episode is over."}
-        obs, reward, done = self.env.step(action)
-        self.score += reward
-        if self.dialect == "webshop":
-            return {"state": obs, "reward": reward, "done": done, "info": None, "success": self.env.success}
-        out = {"observation": obs, "reward": reward, "done": done, "success": self.env.success}
-        if self.dialect in SCORE_REPORTED:
-            out["score"] = self.score
-        if self.dialect == "alfworld":
-            out["available_actions"] = [] if done else self.env.valid_actions()
-        return out
-
-    def observation(self) -> str:
-        return self.env.observation
-
-    @property
-    def completed(self) -> bool:
-        return bool(self.env.success)
-
-    def valid_actions(self) -> list[str]:
-        return self.env.valid_actions()
-
-    def expert_action(self) -> str:
-        return self.env.expert()[1]
-
-    def expert_turn(self) -> str:
-        return format_turn(*self.env.expert())
-
-    def close(self) -> None:
-        pass
 
 
 # --- the HTTP client engine -------------------------------------------------------------
@@ -389,7 +312,7 @@ class HttpEngine:
         return r
 
     def _completes(self, r: dict) -> bool:
-        if "success" in r:   # our loopback server over a stand-in
+        if "success" in r:   # a server that reports it
             return bool(r["success"])
         d, reward = self.dialect, float(r["reward"])
         if d == "sciworld":

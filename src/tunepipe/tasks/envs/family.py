@@ -1,9 +1,10 @@
-"""The text environments as task families (multi-turn): the five stand-ins (craft, grid, shop,
-household, lab) and the engines of :data:`.agentgym.ENGINES` (webshop, alfworld, ...).
+"""The text environments as task families (multi-turn), one per engine of
+:data:`.agentgym.ENGINES` under AgentGym's names: ``babyai``, ``textcraft``, ``sciworld`` (the
+real engines, in-process) and ``webshop``, ``alfworld`` (faithful simulators).
 
 A row of an environment family is one instance: ``spec`` names it (``env``, ``seed`` -- the
 AgentGym index ``data_idx`` --, ``difficulty``) and carries the episode rules from params
-(``max_steps``, the rewards, ``train_reward``, ``server``), so evaluate and grpo rebuild the
+(``max_steps``, ``train_reward``, ``server``; the engines report their own rewards), so evaluate and grpo rebuild the
 same episode without reading ``collect``. ``seed`` is drawn from the engine's
 ``INDEX_RANGES[difficulty]`` (the index alone decides the instance, on a server too).
 ``prompt`` is the first user message (the environment's instruction and first observation),
@@ -24,61 +25,31 @@ from __future__ import annotations
 import re
 
 from tunepipe.tasks.envs import agentgym
-from tunepipe.tasks.envs.agentgym import STAND_INS, Episode, HttpEngine, StandIn
+from tunepipe.tasks.envs.agentgym import Episode, HttpEngine
 from tunepipe.tasks.envs.base import EnvConfig
 from tunepipe.tasks.protocol import BuildRequest, Family
 
-NAMES = ("craft", "grid", "shop", "household", "lab")
-SPEC_FIELDS = {"env": str, "seed": int, "difficulty": int, "max_steps": int, "success_reward": (int, float),
-               "step_reward": (int, float), "invalid_reward": (int, float), "train_reward": str}
+NAMES = ("babyai", "textcraft", "sciworld", "webshop", "alfworld")
+SPEC_FIELDS = {"env": str, "seed": int, "difficulty": int, "max_steps": int, "train_reward": str}
 _ACTION = re.compile(r"Action:")
 
 
-def config_of(spec: dict) -> EnvConfig:
-    return EnvConfig(difficulty=[spec["difficulty"], spec["difficulty"]], max_steps=spec["max_steps"],
-                     success_reward=spec["success_reward"], step_reward=spec["step_reward"],
-                     invalid_reward=spec["invalid_reward"], server=spec.get("server"),
-                     train_reward=spec.get("train_reward", "success"))
-
-
 def dialect(name: str) -> str:
-    if name in STAND_INS:
-        return STAND_INS[name]
     return agentgym.engine_class(name).NAME
 
 
-def parse_as(name: str) -> str:
-    """Whose AgentGym client parses the turns: the stand-ins were built for the regex clients'
-    parse (TextCraft's, BabyAI's), the engines get their own kind's."""
-    return "textcraft" if name in STAND_INS else dialect(name)
-
-
-def keep(name: str) -> str:
-    if name in STAND_INS:
-        from tunepipe.tasks import envs
-        return envs.ENVS[name].keep
-    return agentgym.DEFAULT_KEEP
-
-
 def index_ranges(name: str) -> dict:
-    """The engine's ``INDEX_RANGES`` (difficulty -> data_idx range); the stand-ins' are
-    :attr:`.agentgym.StandIn.INDEX_RANGES` (our servers over a stand-in read them alike)."""
-    return StandIn.INDEX_RANGES if name in STAND_INS else agentgym.engine_class(name).INDEX_RANGES
+    """The engine's ``INDEX_RANGES`` (difficulty -> data_idx sequence)."""
+    return agentgym.engine_class(name).INDEX_RANGES
 
 
 def make_episode(spec: dict) -> Episode:
     """The (not yet reset) :class:`.agentgym.Episode` of ``spec``: in-process, or over
     ``spec["server"]`` with AgentGym's bodies."""
     name, server = spec["env"], spec.get("server")
-    d = dialect(name)
-    if name in STAND_INS:
-        from tunepipe.tasks import envs
-        cls = envs.ENVS[name]
-        engine = HttpEngine(server, d, INSTRUCTION=cls.instruction) if server else StandIn(name, config_of(spec))
-    else:
-        cls = agentgym.engine_class(name)
-        engine = HttpEngine(server, d, INSTRUCTION=cls.INSTRUCTION, ACK=cls.ACK) if server else cls()
-    return Episode(engine, d, max_rounds=spec["max_steps"], keep=keep(name), parse_as=parse_as(name))
+    cls = agentgym.engine_class(name)
+    engine = HttpEngine(server, cls.NAME, INSTRUCTION=cls.INSTRUCTION, ACK=cls.ACK) if server else cls()
+    return Episode(engine, cls.NAME, max_rounds=spec["max_steps"])
 
 
 def episode(spec: dict) -> tuple[Episode, str]:
@@ -126,8 +97,7 @@ def _family(name: str) -> Family:
             r = ranges[difficulty]
             seed = r[rng.randrange(len(r))]
             spec = {"env": name, "seed": seed, "difficulty": difficulty, "max_steps": cfg.max_steps,
-                    "success_reward": cfg.success_reward, "step_reward": cfg.step_reward,
-                    "invalid_reward": cfg.invalid_reward, "train_reward": cfg.train_reward, "server": cfg.server}
+                    "train_reward": cfg.train_reward, "server": cfg.server}
             if cfg.server:   # a server: instances only, no oracle
                 ep, obs = episode(spec)
                 ep.close()
@@ -152,7 +122,7 @@ def _family(name: str) -> Family:
 
     def parse(text: str, spec: dict):
         """The command AgentGym's client sends for a single turn (None: answered locally)."""
-        return agentgym.client_action(text, parse_as(name), keep(name))
+        return agentgym.client_action(text, name)
 
     def score(text: str, spec: dict) -> float:
         ep, _obs = episode(spec)
@@ -185,5 +155,4 @@ def _family(name: str) -> Family:
                   budget=1024)   # per model turn: a Thought paragraph and one Action line (AgentGym's agents)
 
 
-CRAFT, GRID, SHOP, HOUSEHOLD, LAB = (_family(n) for n in NAMES)
-WEBSHOP, ALFWORLD = _family("webshop"), _family("alfworld")
+BABYAI, TEXTCRAFT, SCIWORLD, WEBSHOP, ALFWORLD = (_family(n) for n in NAMES)

@@ -1,5 +1,4 @@
-"""An AgentGym-compatible HTTP server over ANY engine (stdlib only): the stand-ins
-(:class:`.agentgym.StandIn`) and every engine of :data:`.agentgym.ENGINES`.
+"""An AgentGym-compatible HTTP server over ANY engine of :data:`.agentgym.ENGINES` (stdlib only).
 
 It reproduces AgentGym's servers (``agentenv-<kind>/agentenv_<kind>/{server,model}.py``) in
 every measured point: the request bodies (a body of the wrong shape: HTTP 422, as their
@@ -25,11 +24,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from .agentgym import FIELDS, STAND_INS, StandIn
-from .base import EnvConfig
-
-#: the stand-ins' dialects (kept for callers of the old name)
-DIALECTS = dict(STAND_INS)
+from .agentgym import FIELDS
 
 _INT, _STR = (int,), (str,)
 #: per dialect and route: field -> (types, required) of AgentGym's pydantic request models
@@ -66,13 +61,8 @@ def check_body(dialect: str, path: str, body) -> None:
             raise BadBody(f"{k}: expected {types[0].__name__}")
 
 
-def engine_factory(name: str, cfg: EnvConfig | None = None):
-    """``(factory, dialect)`` of an environment name: a stand-in (needs ``cfg``) or an engine."""
-    if name in STAND_INS:
-        if cfg is None:
-            cfg = EnvConfig(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.0,
-                            invalid_reward=0.0, server=None, train_reward="success")
-        return (lambda: StandIn(name, cfg)), STAND_INS[name]
+def engine_factory(name: str):
+    """``(factory, dialect)`` of an engine name of :data:`.agentgym.ENGINES`."""
     from .agentgym import engine_class
     cls = engine_class(name)
     return cls, cls.NAME
@@ -81,9 +71,9 @@ def engine_factory(name: str, cfg: EnvConfig | None = None):
 class EngineService:
     """The routes, independent of HTTP (one lock: the engines are not thread-safe)."""
 
-    def __init__(self, name: str, cfg: EnvConfig | None = None):
+    def __init__(self, name: str):
         self.name = name
-        self.factory, self.dialect = engine_factory(name, cfg)
+        self.factory, self.dialect = engine_factory(name)
         self.engines: dict[int, object] = {}
         self.next_id = 0
         self.lock = threading.Lock()
@@ -195,10 +185,10 @@ def _handler(service: EnvService):
     return Handler
 
 
-def serve(name: str, cfg: EnvConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def serve(name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """A bound server (``.server_address``, ``.service`` the :class:`EngineService`); run it
     with ``serve_forever()`` (e.g. in a thread), stop it with ``shutdown()`` then ``server_close()``."""
-    service = EngineService(name, cfg)
+    service = EngineService(name)
     server = ThreadingHTTPServer((host, port), _handler(service))
     server.daemon_threads = True
     server.service = service
@@ -207,14 +197,12 @@ def serve(name: str, cfg: EnvConfig | None = None, host: str = "127.0.0.1", port
 
 def main(argv=None) -> None:
     from .agentgym import ENGINES
-    p = argparse.ArgumentParser(description="AgentGym-compatible server over a built-in env or engine")
-    p.add_argument("--env", required=True, choices=sorted({*STAND_INS, *ENGINES}))
+    p = argparse.ArgumentParser(description="AgentGym-compatible server over a built-in engine")
+    p.add_argument("--env", required=True, choices=sorted(ENGINES))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-steps", type=int, default=30)
     a = p.parse_args(argv)
-    server = serve(a.env, EnvConfig(difficulty=[1, 3], max_steps=a.max_steps, success_reward=1.0,
-                                            step_reward=0.0, invalid_reward=0.0, server=None, train_reward="success"), a.host, a.port)
+    server = serve(a.env, a.host, a.port)
     print(f"serving {a.env} ({server.service.dialect} dialect) on http://{a.host}:{server.server_address[1]}")
     try:
         server.serve_forever()
