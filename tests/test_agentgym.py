@@ -158,8 +158,8 @@ def server_for(monkeypatch):
     monkeypatch.setitem(agentgym.ENGINES, "fakecraft", "test_agentgym:FakeTextCraft")
     started = []
 
-    def start(name, cfg=None):
-        srv = serve(name, cfg)
+    def start(name):
+        srv = serve(name)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         started.append(srv)
         return f"http://127.0.0.1:{srv.server_address[1]}", srv.service
@@ -218,20 +218,20 @@ def test_http_engine_errors_are_one_line():
 
 # --- 2./3. collect and scoring against a server: difficulty picks the index, nothing leaks ---
 def cfg(**kw):
-    base = dict(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.0, invalid_reward=0.0,
-                server=None, train_reward="success")
+    base = dict(difficulty=[1, 3], max_steps=30, server=None, train_reward="success")
     return EnvConfig(**{**base, **kw})
 
 
 def test_collect_and_score_against_a_server_close_every_environment_and_honour_difficulty(server_for):
-    url, service = server_for("grid")
-    family = tasks.get("grid")
+    from tunepipe.tasks.envs.engines.babyai import LEVELS_BY_DIFFICULTY, BabyAIEngine
+    url, service = server_for("babyai")
+    family = tasks.get("babyai")
     rows = family.build(6, random.Random(0), cfg(server=url), BuildRequest(split="test", seed=0))
     assert service.open_ids() == []
     for r in rows:
         s = r["spec"]
-        assert s["seed"] in agentgym.StandIn.INDEX_RANGES[s["difficulty"]]
-        assert agentgym.StandIn.instance(s["seed"])[1] == s["difficulty"]     # the server plays that level
+        assert s["seed"] in BabyAIEngine.INDEX_RANGES[s["difficulty"]]
+        assert s["seed"] % 40 + 1 in LEVELS_BY_DIFFICULTY[s["difficulty"]]     # the server plays such a level
         assert r["turns"] is None
         assert family.score(turn("go forward"), s) == 0.0
     assert service.open_ids() == []
