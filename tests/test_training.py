@@ -229,6 +229,8 @@ def test_oversample_repeats_the_named_tasks_rows_and_whole_episodes():
     assert training.oversample(rows, None) is rows
     with pytest.raises(TunepipeError, match="sft.oversample: no train rows of task.s. crafts"):
         training.oversample(rows, {"crafts": 2})
+    assert [r["task"] for r in training.oversample(rows, {"babyai": 2, "textcraft": 2})] == \
+        ["sat", "textcraft", "textcraft"]                  # a family without rows here is skipped
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, True, "2"])
