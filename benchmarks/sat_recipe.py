@@ -13,7 +13,7 @@ sampled accuracy and pass@k after each stage, with Jeffreys intervals and wall t
 the GRPO weights every N steps (``grpo_trajectory``: [step, greedy, share of =True decisions]),
 since one end point can mislead (greedy swings by ~.15 between neighbouring checkpoints);
 ``--val-env N`` also holds out N instances of each environment and reports greedy episode
-success (``--val 0``: no SAT rows); ``--only TASK`` trains on that task's rows alone (e.g. craft:
+success (``--val 0``: no SAT rows); ``--only TASK`` trains on that task's rows alone (e.g. textcraft:
 how many steps it needs without the mix).
 Results append to ``--out`` (one record per run).
 """
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--label", default="")
     ap.add_argument("--every", type=int, default=0, help="score GRPO weights every N steps (0: the end only)")
     ap.add_argument("--only", action="append", default=[],
-                    help="train on this task's rows only (repeatable), e.g. --only craft; validation unchanged")
+                    help="train on this task's rows only (repeatable), e.g. --only textcraft; validation unchanged")
     ap.add_argument("-S", dest="overrides", action="append", default=[])
     ns = ap.parse_args()
 

@@ -3,7 +3,8 @@
 ``format: harmony`` uses :func:`tunepipe.harmony.render` (gpt-oss); ``format: model`` uses
 the base model's own chat template. Rows of multi-turn environments also get ``obs_wrap``
 (the text around an observation between turns) and ``sft_turns`` (the expert episode's
-later turns as prompt/completion pairs, the environment's turns being prompt only). Legacy plain-text prompts (a row whose ``prompt`` is a
+later turns as prompt/completion pairs, the environment's turns being prompt only) and
+``prompt_text_agentgym`` (AgentGym's conversation start, rendered).  Legacy plain-text prompts (a row whose ``prompt`` is a
 string, e.g. a decision CSV's) first become chat messages from
 ``harmony_convert.prompt_templates`` (system / developer / user, ``{prompt}`` = the text).
 
@@ -34,6 +35,8 @@ def harmony_convert(params: str = "params.yaml", data: str = "data/collect", mod
                     wrap = wrap or templates.observation_wrap(h, tokenizer)
                     r["obs_wrap"] = list(wrap)
                     r["sft_turns"] = templates.episode_rows(r, renderer, wrap)
+                    if r.get("agentgym_prompt"):   # AgentGym's layout (evaluate.episode.layout: agentgym)
+                        r["prompt_text_agentgym"] = templates.agentgym_prompt_text(r["agentgym_prompt"], renderer, wrap)
             io.write_jsonl(tmp / f"{split}.jsonl", rows)
             print(f"{split}: {len(rows)} rows rendered ({h['format']})")
 

@@ -37,10 +37,10 @@ def echo(monkeypatch):
 
 
 def test_budget_resolution_int_null_mapping(echo):
-    assert tasks.budget("sat", 16) == 16 and tasks.budget("craft", 56) == 56      # an int: every family
-    own = {n: tasks.get(n).budget for n in ("sat", "abd", "ded", "decision", "reference", "craft", "lab")}
-    assert own == {"sat": 4096, "abd": 4096, "ded": 8192, "decision": 1024, "reference": 512, "craft": 1024,
-                   "lab": 1024}
+    assert tasks.budget("sat", 16) == 16 and tasks.budget("textcraft", 56) == 56      # an int: every family
+    own = {n: tasks.get(n).budget for n in ("sat", "abd", "ded", "decision", "reference", "textcraft", "webshop")}
+    assert own == {"sat": 4096, "abd": 4096, "ded": 8192, "decision": 1024, "reference": 512, "textcraft": 1024,
+                   "webshop": 1024}
     assert all(tasks.budget(n, None) == b for n, b in own.items())                # null: the family's own
     setting = {"sat": 64, "ded": None}
     assert [tasks.budget(n, setting) for n in ("sat", "ded", "abd")] == [64, 8192, 4096]   # left out / null: own
@@ -48,16 +48,16 @@ def test_budget_resolution_int_null_mapping(echo):
     assert tasks.budget("echo", {"echo": 7}) == 7
     for s in (16, None, setting, {"echo": None}):
         tasks.check_budget(s, "evaluate.max_new_tokens", turns=False, other="evaluate.episode.turn_tokens")
-    tasks.check_budget({"grid": 80}, "grpo.episode.turn_tokens", turns=True, other="grpo.max_completion_length")
+    tasks.check_budget({"babyai": 80}, "grpo.episode.turn_tokens", turns=True, other="grpo.max_completion_length")
     with pytest.raises(ValueError, match="budget must be an int >= 1"):
         _echo(budget=0)
 
 
 @pytest.mark.parametrize("setting, turns, message", [
     ({"sta": 8}, False, r"^evaluate\.max_new_tokens\.sta: unknown task; did you mean sat\?$"),
-    ({"crafts": 8}, True, r"^evaluate\.max_new_tokens\.crafts: unknown task; did you mean craft\?$"),
-    ({"craft": 8}, False, r"^evaluate\.max_new_tokens\.craft: craft is a multi-turn environment: its budget is "
-                          r"OTHER\.craft$"),
+    ({"textcrafts": 8}, True, r"^evaluate\.max_new_tokens\.textcrafts: unknown task; did you mean textcraft\?$"),
+    ({"textcraft": 8}, False, r"^evaluate\.max_new_tokens\.textcraft: textcraft is a multi-turn environment: its budget is "
+                          r"OTHER\.textcraft$"),
     ({"sat": 8}, True, r"^evaluate\.max_new_tokens\.sat: sat is a single-turn task: its budget is OTHER\.sat$"),
     ({"sat": 0}, False, r"^evaluate\.max_new_tokens\.sat: expected an int >= 1 or null"),
     (0, False, r"^evaluate\.max_new_tokens: expected an int >= 1, null or a mapping"),
@@ -75,7 +75,7 @@ def test_params_sections_accept_int_null_and_mapping():
     p = config.load(str(ROOT / "params.yaml"))
     ev, gr = p["evaluate"], p["grpo"]
     assert (ev["max_new_tokens"], gr["max_completion_length"]) == (16, 16)          # the tiny default keeps its ints
-    assert (ev["episode"]["turn_tokens"], gr["episode"]["turn_tokens"]) == (56, 56)
+    assert (ev["episode"]["turn_tokens"], gr["episode"]["turn_tokens"]) == (80, 80)
     for value in (None, {"sat": 32, "ded": None}):
         a = config.typed(evaluation.EvalArgs, {**ev, "max_new_tokens": value}, "evaluate")
         evaluation.check_budgets(a)
@@ -95,12 +95,12 @@ def test_grpo_gives_trl_the_largest_budget_and_cuts_each_family_to_its_own():
 
     assert training.trl_completion_length(grpo_args(max_completion_length=16), ["sat", "ded"]) == 16
     assert training.trl_completion_length(grpo_args(max_completion_length=None), ["sat", "decision"]) == 4096
-    a = grpo_args(max_completion_length={"sat": 64, "decision": None}, tasks=["sat", "decision", "craft"])
-    assert training.trl_completion_length(a) == 1024                         # grpo.tasks; craft is per turn
-    assert training.completion_budgets(a, ["sat", "decision", "craft"]) == {"sat": 64, "decision": 1024}
+    a = grpo_args(max_completion_length={"sat": 64, "decision": None}, tasks=["sat", "decision", "textcraft"])
+    assert training.trl_completion_length(a) == 1024                         # grpo.tasks; textcraft is per turn
+    assert training.completion_budgets(a, ["sat", "decision", "textcraft"]) == {"sat": 64, "decision": 1024}
     assert training.trl_completion_length(grpo_args(max_completion_length=None,
-                                                    episode=EpisodeArgs(turn_tokens={"grid": 99}, max_length=None)),
-                                          ["craft", "grid"]) == 1024
+                                                    episode=EpisodeArgs(turn_tokens={"babyai": 99}, max_length=None)),
+                                          ["textcraft", "babyai"]) == 1024
     assert training.grpo_config(a, ckpt_dir="/tmp/unused-ckpt", seed=0).max_completion_length == 1024
     ids, lps = TRL_OVERRIDES.cut_to_budgets([[1, 2, 3, 4], [5, 6, 7, 8], [9]], [[.1, .2, .3, .4], [.5] * 4, [.9]],
                                             ["sat", "decision", "sat"], {"sat": 2})
@@ -207,7 +207,7 @@ def test_report_shows_shares_and_warns_above_the_threshold(tmp_path):
                 "budget": budget, "truncated": cut, "truncated_share": cut / n, **kw}
 
     results = {"base": {"sat": {"greedy": entry(50, 19, 16), "sampled": entry(200, 4, 16, pass_at_k=0.0, k=4)},
-                        "craft": {"greedy": entry(20, 3, 56, truncated_episodes=2, mean_reward=0.1, mean_steps=4.0,
+                        "textcraft": {"greedy": entry(20, 3, 56, truncated_episodes=2, mean_reward=0.1, mean_steps=4.0,
                                                   n_truncated=0)}},
                "grpo": {"sat": {"greedy": entry(50, 2, 16)}}}
     for model in results.values():
@@ -215,8 +215,8 @@ def test_report_shows_shares_and_warns_above_the_threshold(tmp_path):
     warnings = report.truncation_warnings(results)
     assert warnings == [
         "WARNING base: sat: 38% of greedy completions hit max_new_tokens=16: raise evaluate.max_new_tokens.sat",
-        "WARNING base: craft: 15% of greedy turns hit turn_tokens=56 (2 of 20 episodes): "
-        "raise evaluate.episode.turn_tokens.craft",
+        "WARNING base: textcraft: 15% of greedy turns hit turn_tokens=56 (2 of 20 episodes): "
+        "raise evaluate.episode.turn_tokens.textcraft",
     ]                                                       # 2% (sampled sat, grpo's sat) stays under 5%
     an = report.analyse(report.rows_from_eval(results, "eval.json"), rule="interval", mode="greedy", min_samples=1,
                         level=0.8)
@@ -225,7 +225,7 @@ def test_report_shows_shares_and_warns_above_the_threshold(tmp_path):
     assert all(f"**{w}**" in md for w in warnings)
     assert "| base | sat | 16 | 38.0% (19) | 2.0% (4) |" in md
     assert "| grpo | sat | 16 | 4.0% (2) | — |" in md
-    metrics = md.split("## craft: task metrics")[-1].split("\n\n")[1]
+    metrics = md.split("## textcraft: task metrics")[-1].split("\n\n")[1]
     assert "| mean_reward | mean_steps | n_truncated |" in metrics and "truncated_share" not in metrics
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert "truncated" not in json.dumps(summary)          # summary.json stays narrow

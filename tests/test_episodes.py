@@ -12,8 +12,8 @@ from tunepipe import TunepipeError, episodes, harmony, io, models, tasks, templa
 from tunepipe.tasks import BuildRequest
 from tunepipe.tasks.envs.base import EnvConfig
 
-ENVS = ("craft", "grid", "shop", "household", "lab")
-CFG = EnvConfig(difficulty=[1, 1], max_steps=4, success_reward=1.0, step_reward=0.1, invalid_reward=0.0, server=None)
+ENVS = ("babyai", "textcraft", "webshop", "alfworld")   # sciworld (a JVM): tests/test_engine_sciworld.py
+CFG = EnvConfig(difficulty=[1, 1], max_steps=10, server=None, train_reward="success")
 H = {"format": "harmony", "reasoning_effort": "low", "knowledge_cutoff": "2024-06", "current_date": None,
      "system_message": False}
 
@@ -33,8 +33,7 @@ def env_rows(name, n, split="train", cfg=CFG, seed=0):
 
 @pytest.mark.parametrize("name", ENVS)
 def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(name):
-    rows = env_rows(name, 5, cfg=EnvConfig(difficulty=[1, 3], max_steps=30, success_reward=1.0, step_reward=0.1,
-                                           invalid_reward=0.0, server=None))
+    rows = env_rows(name, 5, cfg=EnvConfig(difficulty=[1, 1], max_steps=30, server=None, train_reward="success"))
     family = tasks.get(name)
     for r in rows:
         tasks.check_rows([r], "t")
@@ -47,7 +46,7 @@ def test_collect_rows_carry_the_oracle_episode_which_the_family_scores_solved(na
 
 
 def test_sft_turns_are_the_episode_so_far_with_only_the_model_turn_as_target():
-    r = env_rows("craft", 1)[0]
+    r = env_rows("textcraft", 1)[0]
     before, after = r["obs_wrap"]
     prefix = r["prompt_text"] + r["completion_text"]
     for (p, c), t in zip(r["sft_turns"], r["turns"]):
@@ -100,12 +99,12 @@ def test_observation_wrap_of_a_model_chat_template():
 
 @pytest.fixture(scope="module")
 def env_model(tmp_path_factory):
-    """A tiny model whose tokenizer knows the environments' text, and craft/grid rows."""
+    """A tiny model whose tokenizer knows the environments' text, and textcraft/babyai rows."""
     d = tmp_path_factory.mktemp("envmodel")
-    rows = env_rows("craft", 6) + env_rows("grid", 6)
+    rows = env_rows("textcraft", 6) + env_rows("babyai", 6)
     texts = [r["prompt_text"] + r["completion_text"] + "".join(p + c for p, c in r["sft_turns"]) for r in rows]
     tiny = dict(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048)   # BabyAI prompts
     models.build_tiny(d / "base", texts, seed=0, tiny=tiny, atoms=tiny_atoms())
     io.write_jsonl(d / "train.jsonl", rows)
     return d, rows
@@ -136,14 +135,14 @@ def test_episode_engine_masks_environment_tokens_and_replays_exactly(env_model):
         before, after = row["obs_wrap"]
         assert chunks == [before + t["observation"] + after for t in r["turns"][: len(chunks)]]
         assert len(chunks) == r["steps"] - 1 or r["truncated"]
-        # replaying the parsed actions in a fresh instance gives the same observations and reward
+        # replaying the turns in a fresh instance gives the same observations and rewards
         env, _ = tasks.get(row["task"]).episode(row["spec"])
-        total = 0.0
-        for t in r["turns"]:
-            obs, rew, done = env.step(t["action"])
-            assert obs == t["observation"] and rew == t["reward"]
-            total += rew
-        assert total == pytest.approx(r["reward"]) and env.success == r["success"]
+        with env:
+            for t in r["turns"]:
+                obs, rew, done = env.turn(tasks.response_text(t["turn"], "final"))
+                assert obs == t["observation"] and rew == t["reward"]
+            assert env.final == r["validator_score"] and env.completed == r["success"]
+            assert r["reward"] == (1.0 if r["success"] else 0.0)   # train_reward: success
     assert all(r["steps"] == row["spec"]["max_steps"] or r["truncated"] for row, r in zip(rows, res))  # random model
 
 
@@ -213,7 +212,7 @@ def test_grpo_trains_on_episodes_through_rollout_func(env_model, tmp_path, monke
     import csv
 
     log = list(csv.DictReader(csv_path.open()))
-    env_log = [r for r in log if r["task"] in ("craft", "grid")]
+    env_log = [r for r in log if r["task"] in ("textcraft", "babyai")]
     assert env_log and all(set(json.loads(r["parsed"])) == {"success", "steps"} for r in env_log)
     assert any("<|start|>user<|message|>" in r["completion"] for r in env_log)   # whole episodes logged
 
@@ -223,14 +222,14 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
     from tunepipe.report import ParetoArgs
 
     d, rows = env_model
-    test = env_rows("craft", 4, split="test") + env_rows("grid", 4, split="test")
+    test = env_rows("textcraft", 4, split="test") + env_rows("babyai", 4, split="test")
     a = evaluation.EvalArgs(models=["base"], extra_models={}, baseline=None, max_rows=None, max_new_tokens=4,
                             batch_size=8, backend="hf", dtype="float32", temperature=1.0, num_samples=2, level=0.8,
                             pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
                             episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None))
     samples = []
     res = evaluation.evaluate_model("base", str(d / "base"), test, a, 0, samples)
-    for name in ("craft", "grid"):
+    for name in ("textcraft", "babyai"):
         g = res[name]["greedy"]
         assert g["n"] == 4 and {"mean_reward", "mean_steps", "n_truncated", "ci_low", "ci_high"} <= set(g)
         assert "sampled" not in res[name]
@@ -240,9 +239,46 @@ def test_evaluate_reports_success_reward_and_steps_per_environment(env_model):
         assert g["truncated_share"] == pytest.approx(g["truncated"] / (g["mean_steps"] * 4))
         assert g["truncated_episodes"] == sum(any(c) for c in cut)
     assert res["overall"]["greedy"]["n"] == 8
-    assert {s["task"] for s in samples} == {"craft", "grid"} and all(s["episode"]["turns"] for s in samples)
+    assert {s["task"] for s in samples} == {"textcraft", "babyai"} and all(s["episode"]["turns"] for s in samples)
     md = "\n".join(report.episodes_markdown(samples))
-    assert "### craft · base" in md and "### grid · base" in md and "< " in md
+    assert "### textcraft · base" in md and "### babyai · base" in md and "< " in md
+    assert all(0 <= res[n]["greedy"]["validator_score"] for n in ("textcraft", "babyai"))
+
+
+def test_collect_evaluate_and_grpo_rollouts_against_a_server_leave_nothing_open(env_model):
+    """Every environment opened on a server is closed: collect's rows, evaluate's episodes (both
+    layouts) and a GRPO rollout batch; the server counts its open ids."""
+    import threading
+
+    from tunepipe import evaluation, generation
+    from tunepipe.report import ParetoArgs
+    from tunepipe.tasks.envs.server import serve
+
+    d, rows = env_model
+    srv = serve("babyai")
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        served = env_rows("babyai", 3, split="test", cfg=EnvConfig(**{**CFG.__dict__, "server": url}))
+        assert srv.service.open_ids() == [] and all(r["turns"] is None for r in served)
+        render = templates.renderer(H)
+        for r in served:
+            r["prompt_text_agentgym"] = templates.agentgym_prompt_text(r["agentgym_prompt"], render, tuple(r["obs_wrap"]))
+        model, tok = models.load_model(d / "base", dtype="float32"), models.load_tokenizer(d / "base")
+        for layout in ("tunepipe", "agentgym"):
+            a = evaluation.EvalArgs(models=["base"], extra_models={}, baseline=None, max_rows=None, max_new_tokens=4,
+                                    batch_size=8, backend="hf", dtype="float32", temperature=1.0, num_samples=0,
+                                    level=0.8, pareto=ParetoArgs(rule="interval", mode="greedy", min_samples=1),
+                                    episode=episodes.EpisodeArgs(turn_tokens=6, max_length=None, layout=layout))
+            res, _ = evaluation.episode_results("base", model, tok, served, a, None)
+            assert "validator_score" in res["babyai"]["greedy"] and srv.service.open_ids() == []
+        res = episodes.run(model, tok, served, args=episodes.EpisodeArgs(turn_tokens=6, max_length=None),
+                           gen_kwargs={"do_sample": True, "temperature": 1.0},
+                           stop_ids=generation.stop_token_ids(model, tok), batch_size=2, progress=False)
+        assert all(r["reward"] in (0.0, 1.0) for r in res) and srv.service.open_ids() == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_env_params_are_all_required_and_bad_values_name_the_section():
@@ -251,18 +287,18 @@ def test_env_params_are_all_required_and_bad_values_name_the_section():
 
     def collect_with(**kw):
         p = config.load(str(ROOT / "params.yaml"))
-        p["collect"]["train"], p["collect"]["test"] = {"craft": 2}, {"craft": 1}
-        p["collect"]["craft"].update(kw)
+        p["collect"]["train"], p["collect"]["test"] = {"textcraft": 2}, {"textcraft": 1}
+        p["collect"]["textcraft"].update(kw)
         for k in [k for k, v in kw.items() if v is None and k != "server"]:
-            del p["collect"]["craft"][k]
+            del p["collect"]["textcraft"][k]
         return collection.collect(p)
 
-    with pytest.raises(TunepipeError, match=r"collect\.craft\.max_steps: missing key"):
+    with pytest.raises(TunepipeError, match=r"collect\.textcraft\.max_steps: missing key"):
         collect_with(max_steps=None)
-    with pytest.raises(TunepipeError, match=r"collect\.craft: env difficulty must be"):
+    with pytest.raises(TunepipeError, match=r"collect\.textcraft: env difficulty must be"):
         collect_with(difficulty=[0, 2])
-    with pytest.raises(TunepipeError, match=r"collect\.craft: max_steps: 2 is fewer turns than the oracle needs"):
-        collect_with(max_steps=2)
+    with pytest.raises(TunepipeError, match=r"collect\.textcraft: max_steps: 1 is fewer turns than the oracle needs"):
+        collect_with(max_steps=1)
 
 
 
@@ -277,12 +313,12 @@ def test_episode_turns_take_their_family_budget(env_model, monkeypatch):
     calls = []
     real = prefix.decode
     monkeypatch.setattr(prefix, "decode", lambda *a, **k: calls.append(k["max_new_tokens"]) or real(*a, **k))
-    args = episodes.EpisodeArgs(turn_tokens={"craft": 3, "grid": 5}, max_length=None)
+    args = episodes.EpisodeArgs(turn_tokens={"textcraft": 3, "babyai": 5}, max_length=None)
     res = episodes.run(model, tok, rows, args=args, gen_kwargs={"do_sample": False}, stop_ids=stop,
                        batch_size=8, progress=False)
     assert set(calls) == {3, 5}
     for row, r in zip(rows, res):
-        b = 3 if row["task"] == "craft" else 5
+        b = 3 if row["task"] == "textcraft" else 5
         turns = [t["turn"] for t in r["turns"]]
         assert len(r["turns_truncated"]) == r["steps"] == len(turns)
         segments, prev = [], 0   # the model's turns: the runs of env_mask 1

@@ -27,11 +27,8 @@ Two kinds of edge would make false cycles, and are left out only where they woul
   is by design and ignored. Ignoring the registry edges altogether would have hidden the
   ``models`` cycle above.
 
-One known cycle is listed, not fixed (:data:`KNOWN`): ``tasks.envs`` (whose ``make``
-imports ``.http`` for a served env) and its ``http`` / ``server`` modules, which import the
-package's ``ENVS`` table back inside functions. Moving ``ENVS`` to a module of its own
-(imported by ``__init__``, ``http`` and ``server``) would break it; the entry fails the test
-once the edge is gone, so it cannot outlive the cycle.
+Known cycles would be listed in :data:`KNOWN` (back edges left out); an entry fails the test
+once its edge is gone, so it cannot outlive the cycle. None is known today.
 """
 from __future__ import annotations
 
@@ -44,8 +41,7 @@ from test_dvc_graph import SRC, imported_names, module_file
 
 TASKS = "tunepipe.tasks"
 #: back edges of known cycles, left out of the check (see the module docstring)
-KNOWN = {("tunepipe.tasks.envs.http", "tunepipe.tasks.envs"),     # HttpEnv.__init__: from . import ENVS
-         ("tunepipe.tasks.envs.server", "tunepipe.tasks.envs")}   # EnvService, main: from . import ENVS
+KNOWN: set = set()
 MAX_STAGE_LINES = 150   # a stage script parses params and calls the library; the logic lives in src/tunepipe
 
 

@@ -34,7 +34,7 @@ def test_dvc_repro_end_to_end_then_cached_then_experiment(tmp_path):
     # the headline: the one file DVC shows as metrics (eval.json, pareto.json, dvclive: plain outs)
     summary = json.loads((project / "metrics" / "summary.json").read_text())
     assert set(summary) == {"frontier", "sft", "grpo", "train"}
-    assert set(summary["grpo"]) == {"sat", "decision", "craft", "arith", "reference"} and summary["sft"] == {
+    assert set(summary["grpo"]) == {"sat", "decision", "textcraft", "arith", "reference"} and summary["sft"] == {
         "overall": round(ev["sft"]["overall"]["greedy"]["accuracy"], 4)}
     assert summary["grpo"]["sat"] == round(ev["grpo"]["sat"]["greedy"]["accuracy"], 4)
     assert summary["grpo"]["decision"] == round(ev["grpo"]["decision"]["greedy"]["best_action_rate"], 4)

@@ -165,7 +165,7 @@ def test_preset_applies_and_its_values_are_typed():
     assert config.typed(sat.Config, c["sat"], "collect.sat").generator == "validators"
     a = config.typed(evaluation.EvalArgs, merged["evaluate"], "evaluate")
     assert (a.temperature, a.num_samples, a.seed) == (0.0, 0, "per_task")
-    assert all(c[e]["max_steps"] == 30 for e in ("craft", "grid", "shop", "household", "lab"))
+    assert all(c[e]["max_steps"] == 30 for e in ("babyai", "textcraft", "sciworld", "webshop", "alfworld"))
     assert merged["harmony_convert"]["system_message"] is False
     assert merged["harmony_convert"]["prompt_templates"] == {"system": None, "developer": None, "user": "{prompt}"}
 
@@ -183,9 +183,9 @@ def test_task_seed_is_the_validators_form():
         d = hashlib.sha256(f"{env}:{tid}".encode()).digest()
         assert evaluation.task_seed(env, tid) == int.from_bytes(d[:8], "big") % 2**32
     rows = [{"id": "test-sat-00003", "task": "sat", "task_id": 41}, {"id": "test-abd-00005", "task": "abd"},
-            {"id": "x", "task": "craft"}]
+            {"id": "x", "task": "textcraft"}]
     assert evaluation.row_seeds(rows) == [evaluation.task_seed("affine:sat", 41),
-                                          evaluation.task_seed("affine:abd-v2", 5), evaluation.task_seed("craft", 2)]
+                                          evaluation.task_seed("affine:abd-v2", 5), evaluation.task_seed("textcraft", 2)]
     with pytest.raises(TunepipeError, match="evaluate.seed: expected null or per_task"):
         p = config.load(ROOT / "params.yaml")
         config.typed(evaluation.EvalArgs, {**p["evaluate"], "seed": "task"}, "evaluate")

@@ -207,7 +207,7 @@ def test_rehearse_affine_qwen3_4b(tmp_path):
     assert "rehearsal: grpo.use_vllm true -> false" in out
     ev = _eval(proj)
     assert {"base", "sft", "grpo"} <= set(ev)
-    assert {"sat", "abd", "ded", "craft", "grid"} <= set(ev["grpo"])   # rehearsal.yaml holds out two environments
+    assert {"sat", "abd", "ded", "textcraft", "babyai"} <= set(ev["grpo"])   # rehearsal.yaml holds out two environments
     # the recipe's LoRA on the real model's own modules, its own chat template, the validators' SAT generator
     ad = json.loads((proj / "models" / "sft" / "adapter_config.json").read_text())
     assert (ad["r"], ad["lora_alpha"]) == (64, 128)

@@ -182,11 +182,11 @@ GRPO_LIVE = {"loss": 0.0123456, "reward": 0.41666666, "reward_std": 0.2, "reward
 
 def test_headline_metrics_is_small_flat_and_rounded():
     craft = {"greedy": {**metrics.summarize([1.0, 0.0, 0.0]), "mean_reward": 0.333333, "mean_steps": 3.0}}
-    ev = {m: {**per, "craft": craft} for m, per in EVAL.items()}
+    ev = {m: {**per, "textcraft": craft} for m, per in EVAL.items()}
     h = report.headline_metrics(ev, {"sft": SFT_LIVE, "grpo": GRPO_LIVE}, ["sft", "grpo"])
     # the last model per family; the earlier trained ones pooled; base (not trained) left to eval.json
     assert list(h) == ["frontier", "grpo", "sft", "train"] and h["frontier"] == "sft grpo"
-    assert h["grpo"] == {"sat": 0.6, "abd": round(EVAL["grpo"]["abd"]["greedy"]["accuracy"], 4), "craft": 0.3333}
+    assert h["grpo"] == {"sat": 0.6, "abd": round(EVAL["grpo"]["abd"]["greedy"]["accuracy"], 4), "textcraft": 0.3333}
     assert h["sft"] == {"overall": round(EVAL["sft"]["overall"]["greedy"]["accuracy"], 4)}
     assert h["train"] == {"sft_loss": 5.5793, "grpo_reward": 0.4167}
 

@@ -220,22 +220,24 @@ def test_grpo_reward_scores_what_evaluate_decodes(tiny_model):
 def test_oversample_repeats_the_named_tasks_rows_and_whole_episodes():
     rows = training.sft_examples([
         {"task": "sat", "prompt_text": "p", "completion_text": "c"},
-        {"task": "craft", "prompt_text": "p0", "completion_text": "c0", "turns": [{}],
+        {"task": "textcraft", "prompt_text": "p0", "completion_text": "c0", "turns": [{}],
          "sft_turns": [["p0c0o1", "c1"]]},
     ])
-    out = training.oversample(rows, {"craft": 3})
-    assert [r["task"] for r in out] == ["sat", "craft", "craft", "craft"]
+    out = training.oversample(rows, {"textcraft": 3})
+    assert [r["task"] for r in out] == ["sat", "textcraft", "textcraft", "textcraft"]
     assert out[1]["segments"] == [("p0", False), ("c0", True), ("o1", False), ("c1", True)]
     assert training.oversample(rows, None) is rows
     with pytest.raises(TunepipeError, match="sft.oversample: no train rows of task.s. crafts"):
         training.oversample(rows, {"crafts": 2})
+    assert [r["task"] for r in training.oversample(rows, {"babyai": 2, "textcraft": 2})] == \
+        ["sat", "textcraft", "textcraft"]                  # a family without rows here is skipped
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, True, "2"])
 def test_oversample_counts_are_whole_numbers_from_params(bad):
     from tunepipe import config
 
-    section = {**vars(sft_args()), "lora": vars(sft_args().lora), "oversample": {"craft": bad}}
+    section = {**vars(sft_args()), "lora": vars(sft_args().lora), "oversample": {"textcraft": bad}}
     with pytest.raises(TunepipeError, match="sft"):
         config.typed(training.SFTArgs, section, "sft")
 

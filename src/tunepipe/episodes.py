@@ -11,11 +11,14 @@ observation wrapped by the chat format (``row["obs_wrap"]``: the text before and
 observation, which closes the model's turn and opens the next). The model's tokens are
 marked 1 in ``env_mask``, the environment's 0 (TRL leaves them out of the loss).
 
-A turn's text (cut at the stop token, chat markup removed as the scorers see it) is parsed
-with AgentGym's ``Action:`` parser; an unparseable turn is still a step (the environment
-answers with its error observation). An episode ends when the environment says done (goal
-reached or its step limit) or when the next turn would not fit in ``max_length`` tokens
-(unsuccessful). Rows of single-turn tasks in the same batch get one generation of
+A turn's text (cut at the stop token, chat markup removed as the scorers see it) is played
+as AgentGym's client plays it (:class:`tunepipe.tasks.envs.agentgym.Episode`: several
+``Action:`` lines answered locally with an error and reward 0, no ``Action:`` sent as ``""``).
+An episode ends when the environment says done (or its step limit) or when the next turn
+would not fit in ``max_length`` tokens. Its ``reward`` is the training reward of its spec's
+``train_reward`` (default ``success``: the engine's completion), ``validator_score`` the
+validators' (the last turn's reported reward), ``success`` the engine's completion signal.
+Every environment opened is closed, on errors too. Rows of single-turn tasks in the same batch get one generation of
 ``single_tokens`` tokens and no environment.
 
 Budgets are per family (:func:`tunepipe.tasks.budget` of ``turn_tokens`` / ``single_tokens``:
@@ -34,6 +37,36 @@ from tunepipe import tasks
 class EpisodeArgs:
     turn_tokens: int | None | dict[str, int | None]   # new tokens per model turn (tasks.budget: per family)
     max_length: int | None    # prompt + whole episode, in tokens; null: the model's max_position_embeddings
+    # tunepipe: the row's prompt and its own max_steps | agentgym: the validators' regime (their
+    # conversation layout, at most AGENTGYM_ROUNDS rounds); evaluate only (grpo: tunepipe)
+    layout: str = "tunepipe"
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout: expected one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+
+
+LAYOUTS = ("tunepipe", "agentgym")
+#: the validators' round limit on environment episodes (affine/core/environments.py, max_round 30)
+AGENTGYM_ROUNDS = 30
+
+
+def layout_rows(rows: list[dict], layout: str) -> list[dict]:
+    """``rows`` for an episode ``layout``: ``agentgym`` plays each from ``prompt_text_agentgym``
+    (harmony_convert's rendering of AgentGym's conversation start: user = the instruction,
+    assistant = the canned acknowledgement, user = the first observation) for at most
+    :data:`AGENTGYM_ROUNDS` rounds."""
+    if layout == "tunepipe":
+        return rows
+    out = []
+    for r in rows:
+        if "prompt_text_agentgym" not in r:
+            from tunepipe import TunepipeError
+            raise TunepipeError(f"episode.layout: agentgym: row {r.get('id', '?')} has no prompt_text_agentgym "
+                                "(rerun collect and harmony_convert)")
+        out.append({**r, "prompt_text": r["prompt_text_agentgym"],
+                    "spec": {**r["spec"], "max_steps": AGENTGYM_ROUNDS}})
+    return out
 
 
 @dataclass
@@ -68,30 +101,43 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
 
     ``gen_kwargs``: sampling settings for ``model.generate`` (``do_sample``, ``temperature``
     ...; ``max_new_tokens`` is set here). Returns per row ``prompt_ids``, ``completion_ids``,
-    ``env_mask``, and for episodes ``reward`` (summed), ``success``, ``steps``,
+    ``env_mask``, and for episodes ``reward`` (the spec's ``train_reward``), ``validator_score``,
+    ``success``, ``steps``,
     ``truncated`` (cut by ``max_length``), ``turns_truncated`` (per model turn: cut by its
     budget), ``turns`` (``turn``, ``action``, ``observation``, ``reward``) and ``text`` (the
     whole episode decoded, specials kept)."""
+    runs: list[_Run] = []
+    try:
+        return _run(model, tokenizer, rows, runs, args=args, gen_kwargs=gen_kwargs, stop_ids=stop_ids,
+                    batch_size=batch_size, single_tokens=single_tokens, desc=desc, prompt_ids=prompt_ids,
+                    progress=progress)
+    finally:
+        for r in runs:   # every environment opened is closed, on errors too
+            if r.env is not None:
+                r.env.close()
+
+
+def _run(model, tokenizer, rows, runs, *, args, gen_kwargs, stop_ids, batch_size, single_tokens, desc, prompt_ids,
+         progress) -> list[dict]:
     import itertools
 
     import torch
     from tqdm.auto import tqdm
 
     from tunepipe import generation, prefix
-    from tunepipe.tasks.envs.base import parse_action
+    from tunepipe.tasks.envs.agentgym import train_reward
 
     max_len = model_max_length(model, args)
     fast = prefix.decode_kwargs(gen_kwargs) if prefix.supported(model) else None   # else generate
-    runs = []
     for i, row in enumerate(rows):
         ids = prompt_ids[i] if prompt_ids is not None else tokenizer(row["prompt_text"], add_special_tokens=False)["input_ids"]
         r = _Run(row=row, prompt_ids=list(ids))
+        runs.append(r)
         family = tasks.get(row["task"])
         if family.episode is not None:
             r.env, _first = family.episode(row["spec"])
             r.wrap = tuple(row["obs_wrap"])
         r.budget = tasks.budget(row["task"], args.turn_tokens if r.env is not None else single_tokens)
-        runs.append(r)
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
     bar = tqdm(desc=desc, unit="turn", disable=not progress, total=None)
@@ -137,33 +183,30 @@ def run(model, tokenizer, rows: list[dict], *, args: EpisodeArgs, gen_kwargs: di
                     r.done = True
                     r.kv = None
                     continue
-                _step(r, generation.decode(tokenizer, gen, stop_ids), tokenizer, parse_action, max_len, args)
+                _step(r, generation.decode(tokenizer, gen, stop_ids), tokenizer, max_len, args)
             bar.update(len(chunk))
     bar.close()
     out = []
     for r in runs:
         d = {"prompt_ids": r.prompt_ids, "completion_ids": r.completion_ids, "env_mask": r.mask}
         if r.env is not None:
-            d.update(reward=r.reward, success=r.success, steps=r.steps, truncated=r.truncated, turns=r.turns,
-                     turns_truncated=r.cut,
+            d.update(reward=train_reward(r.row["spec"].get("train_reward", "success"), r.env),
+                     validator_score=r.env.final, success=bool(r.env.completed), steps=r.steps,
+                     truncated=r.truncated, turns=r.turns, turns_truncated=r.cut,
                      text=tokenizer.decode(r.completion_ids, skip_special_tokens=False))
-            close = getattr(r.env, "close", None)
-            if close is not None:
-                close()
         out.append(d)
     return out
 
 
-def _step(r: _Run, text: str, tokenizer, parse_action, max_len: int, args: EpisodeArgs) -> None:
-    """Apply the model's turn ``text`` to the environment; append its observation (or end)."""
+def _step(r: _Run, text: str, tokenizer, max_len: int, args: EpisodeArgs) -> None:
+    """Play the model's turn ``text`` (AgentGym's client semantics); append the observation (or end)."""
     family = tasks.get(r.row["task"])
-    action = parse_action(tasks.response_text(text, family.reads), keep=r.env.keep)
-    observation, reward, done = r.env.step(action)
+    observation, reward, done = r.env.turn(tasks.response_text(text, family.reads))
     r.steps += 1
     r.reward += float(reward)
-    r.turns.append({"turn": text, "action": action, "observation": observation, "reward": reward})
+    r.turns.append({"turn": text, "action": r.env.last_action, "observation": observation, "reward": reward})
     if done:
-        r.done, r.success, r.kv = True, bool(r.env.success), None
+        r.done, r.success, r.kv = True, bool(r.env.completed), None
         return
     before, after = r.wrap
     env_ids = tokenizer(before + observation + after, add_special_tokens=False)["input_ids"]

@@ -216,15 +216,18 @@ def _generate_all(name: str, path: str, model, tok, rows: list[dict], a: EvalArg
 def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
                     samples_out: list | None) -> tuple[dict, list[list[float]]]:
     """Greedy episodes on the held-out instances of the environments: per environment the
-    success rate (``accuracy``, Jeffreys interval), ``mean_reward`` (summed over the
-    episode), ``mean_steps``, ``n_truncated`` (episodes cut by ``episode.max_length``), and the
+    success rate (``accuracy``, Jeffreys interval: the engine's completion), ``mean_reward``
+    (the rows' ``train_reward``), ``validator_score`` (the mean of the validators' episode
+    score: the last turn's reported reward, quirks included), ``mean_steps``, ``n_truncated`` (episodes cut by ``episode.max_length``), and the
     model turns cut by the turn budget: ``budget`` (``episode.turn_tokens`` of the family),
     ``truncated`` (turns), ``truncated_share`` (of all turns), ``truncated_episodes``
     (episodes with any).
+    ``episode.layout: agentgym`` plays the validators' regime (:func:`tunepipe.episodes.layout_rows`).
     Sampled episodes are not run (the Pareto comparison reads greedy by default). Also
     returns each episode's score (1.0 solved, else 0.0) for the pooled ``overall``."""
     from tunepipe import episodes, generation
 
+    rows = episodes.layout_rows(rows, a.episode.layout)
     res = episodes.run(model, tok, rows, args=a.episode, gen_kwargs={"do_sample": False},
                        stop_ids=generation.stop_token_ids(model, tok), batch_size=a.batch_size,
                        desc=f"{name} episodes")
@@ -236,6 +239,7 @@ def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
                          [[False] for _ in idx], a.level)
         rewards = [res[i]["reward"] for i in idx]
         g["mean_reward"] = sum(rewards) / len(idx)
+        g["validator_score"] = sum(res[i]["validator_score"] for i in idx) / len(idx)
         g["mean_steps"] = sum(res[i]["steps"] for i in idx) / len(idx)
         g["n_truncated"] = sum(res[i]["truncated"] for i in idx)
         g.update(truncation([res[i]["turns_truncated"] for i in idx], tasks.budget(task, a.episode.turn_tokens)))
@@ -245,7 +249,8 @@ def episode_results(name: str, model, tok, rows: list[dict], a: EvalArgs,
         for row, r in zip(rows, res):
             samples_out.append({"model": name, "id": row["id"], "task": row["task"], "greedy": r["text"],
                                 "greedy_score": 1.0 if r["success"] else 0.0, "sampled": [], "sampled_scores": [],
-                                "episode": {"success": r["success"], "reward": r["reward"], "steps": r["steps"],
+                                "episode": {"success": r["success"], "reward": r["reward"],
+                                            "validator_score": r["validator_score"], "steps": r["steps"],
                                             "truncated": r["truncated"], "turns": r["turns"],
                                             "turns_truncated": r["turns_truncated"]}})
     return out, [[1.0 if r["success"] else 0.0] for r in res]

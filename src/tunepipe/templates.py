@@ -146,3 +146,15 @@ def episode_rows(row: dict, render, wrap: tuple[str, str]) -> list[list[str]]:
         last = render(row["prompt"], t["answer"])[1]
         out.append([prefix, last])
     return out
+
+
+def agentgym_prompt_text(messages: list[dict], render, wrap: tuple[str, str]) -> str:
+    """AgentGym's conversation start (``[user instruction, assistant acknowledgement, user
+    observation]``) rendered as an episode prompt: the instruction as the prompt, the
+    acknowledgement as the assistant's completed turn, then the observation wrapped as every
+    later observation is (:func:`observation_wrap`)."""
+    if [m.get("role") for m in messages] != ["user", "assistant", "user"]:
+        raise TunepipeError("agentgym_prompt: expected [user, assistant, user] messages")
+    prompt, ack = render(messages[:1], messages[1]["content"])
+    before, after = wrap
+    return prompt + ack + before + messages[2]["content"] + after

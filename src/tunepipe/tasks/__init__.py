@@ -29,12 +29,12 @@ REGISTRY = {
     "ded": "tunepipe.tasks.code.ded",
     "decision": "tunepipe.tasks.decision",
     "reference": "tunepipe.tasks.reference",
-    # multi-turn text environments (module:attribute -- the five share one module)
-    "craft": "tunepipe.tasks.envs.family:CRAFT",
-    "grid": "tunepipe.tasks.envs.family:GRID",
-    "shop": "tunepipe.tasks.envs.family:SHOP",
-    "household": "tunepipe.tasks.envs.family:HOUSEHOLD",
-    "lab": "tunepipe.tasks.envs.family:LAB",
+    # multi-turn text environments under AgentGym's names (module:attribute -- the five share one module)
+    "babyai": "tunepipe.tasks.envs.family:BABYAI",       # real engines, in-process
+    "textcraft": "tunepipe.tasks.envs.family:TEXTCRAFT",
+    "sciworld": "tunepipe.tasks.envs.family:SCIWORLD",
+    "webshop": "tunepipe.tasks.envs.family:WEBSHOP",     # simulators in AgentGym's action languages
+    "alfworld": "tunepipe.tasks.envs.family:ALFWORLD",
 }
 
 

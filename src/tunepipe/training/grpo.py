@@ -235,6 +235,8 @@ def check_budgets(a: GRPOArgs) -> None:
     """``grpo.max_completion_length`` and ``grpo.episode.turn_tokens`` as budgets per family
     (:func:`tunepipe.tasks.check_budget`), or a one-line error."""
     tasks.check_budgets("grpo", "max_completion_length", a.max_completion_length, a.episode.turn_tokens)
+    if a.episode.layout != "tunepipe":
+        raise TunepipeError("grpo.episode.layout: only tunepipe (the agentgym layout is evaluate's)")
 
 
 def completion_budgets(a: GRPOArgs, families) -> dict[str, int]:

@@ -112,10 +112,13 @@ def tokenize_examples(examples: list[dict], tokenizer) -> dict[str, list[list[in
 
 def oversample(rows: list[dict], times: dict[str, int] | None) -> list[dict]:
     """Each row of a task in ``times`` repeated that many times (the others once), order kept.
-    A task with no row is an error: a misspelt name would silently change nothing."""
+    A name with no row that is no task family is an error (a misspelt name would silently
+    change nothing); a family the run holds no rows of is skipped (e.g. a recipe that leaves
+    out the default's environments)."""
     if not times:
         return rows
-    missing = sorted(set(times) - {r.get("task") for r in rows})
+    from tunepipe import tasks
+    missing = sorted(set(times) - {r.get("task") for r in rows} - set(tasks.names()))
     if missing:
         raise TunepipeError(f"sft.oversample: no train rows of task(s) {', '.join(missing)}")
     return [r for r in rows for _ in range(times.get(r.get("task"), 1))]

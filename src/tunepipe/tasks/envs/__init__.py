@@ -1,61 +1,52 @@
-"""Small deterministic text environments of AgentGym's five kinds (TextCraft, BabyAI,
-WebShop, ALFWorld, ScienceWorld) speaking AgentGym's ``Thought:/Action:`` protocol, an HTTP
-client for real AgentGym servers (:mod:`.http`) and a compatible server (:mod:`.server`)."""
+"""AgentGym's five text environments under AgentGym's names, speaking its ``Thought:/Action:``
+protocol: the real engines in-process (:mod:`.engines`: ``babyai`` on minigrid, ``textcraft`` on
+minecraft-data's recipes, ``sciworld`` on ScienceWorld), the WebShop and ALFWorld simulators
+(:mod:`.webshop`, :mod:`.alfworld`), AgentGym's episode semantics over any engine or server
+(:mod:`.agentgym`) and a compatible server (:mod:`.server`)."""
 from __future__ import annotations
 
 import random
 from typing import Callable
 
-from .base import DEFAULT_KEEP, EnvConfig, EpisodeOver, TextEnv, format_turn, instance, parse_action
-from .craft import CraftEnv
-from .grid import GridEnv
-from .household import HouseholdEnv
-from .lab import LabEnv
-from .shop import ShopEnv
+from .base import DEFAULT_KEEP, EnvConfig, EpisodeOver, format_turn, parse_action
 
-ENVS: dict[str, type[TextEnv]] = {"craft": CraftEnv, "grid": GridEnv, "shop": ShopEnv,
-                                  "household": HouseholdEnv, "lab": LabEnv}
-
-__all__ = ["DEFAULT_KEEP", "ENVS", "EnvConfig", "EpisodeOver", "TextEnv", "format_turn",
-           "instance", "make", "oracle_policy", "parse_action", "random_policy", "run_episode"]
+__all__ = ["DEFAULT_KEEP", "EnvConfig", "EpisodeOver", "format_turn", "make", "oracle_turn", "parse_action",
+           "random_turn", "run_episode"]
 
 
-def make(name: str, cfg: EnvConfig) -> TextEnv:
-    """The simulator ``name``, or an :class:`~.http.HttpEnv` client when ``cfg.server`` is set."""
-    if name not in ENVS:
-        from tunepipe import TunepipeError
-        raise TunepipeError(f"unknown environment {name!r}; known: {', '.join(ENVS)}")
-    if cfg.server:
-        from .http import HttpEnv
-        return HttpEnv(cfg, name)
-    return ENVS[name](cfg)
+def make(name: str):
+    """A fresh in-process engine ``name`` of :data:`.agentgym.ENGINES` (a missing optional
+    dependency: a one-line :class:`~tunepipe.TunepipeError` naming the package)."""
+    from .agentgym import engine_class
+    return engine_class(name)()
 
 
-Policy = Callable[[list], str]
+Policy = Callable[["object"], str]
 
 
-def run_episode(env: TextEnv, policy: Policy, seed: int, difficulty: int) -> dict:
-    """Play one episode. ``policy(history) -> turn text`` where ``history`` alternates
-    observations and the policy's own turns: ``[obs0, turn1, obs1, ...]``."""
-    history = [env.reset(seed, difficulty)]
-    turns = []
-    while not env.done:
-        turn = policy(history)
-        action = parse_action(turn, env.keep)
-        obs, reward, _ = env.step(action)
-        turns.append((turn, action, obs, reward))
-        history += [turn, obs]
-    return {"success": env.success, "reward": env.total_reward, "steps": env.steps, "turns": turns}
+def oracle_turn(ep) -> str:
+    """The oracle's next turn on an :class:`.agentgym.Episode`."""
+    return ep.expert_turn()
 
 
-def oracle_policy(env: TextEnv) -> Policy:
-    """Turns from ``env.expert()`` (the env's current state)."""
-    return lambda history: format_turn(*env.expert())
+def random_turn(rng: random.Random) -> Policy:
+    """A uniformly random valid command per turn (:func:`.agentgym.random_turn`)."""
+    from .agentgym import random_turn as turn
+    first: list[str] = []
 
-
-def random_policy(env: TextEnv, rng: random.Random) -> Policy:
-    """A uniformly random valid command per turn."""
-    def policy(history):
-        acts = env.valid_actions()
-        return format_turn("I try something.", rng.choice(acts) if acts else "look")
+    def policy(ep):
+        if not first:
+            first.append(ep.observation)
+        return turn(ep, rng, first[0])
     return policy
+
+
+def run_episode(engine, policy: Policy, data_idx: int, max_rounds: int = 30) -> dict:
+    """Play one :class:`.agentgym.Episode` of ``engine`` at ``data_idx`` with ``policy(ep) ->
+    turn text``; the engine stays open (the caller closes it)."""
+    from .agentgym import Episode
+    ep = Episode(engine, engine.NAME, max_rounds=max_rounds)
+    ep.reset(data_idx)
+    while not ep.done:
+        ep.turn(policy(ep))
+    return {"success": ep.completed, "score": ep.final, "rounds": ep.rounds}

@@ -1,103 +1,137 @@
-"""The five text environments as task families (multi-turn): craft, grid, shop, household, lab.
+"""The text environments as task families (multi-turn), one per engine of
+:data:`.agentgym.ENGINES` under AgentGym's names: ``babyai``, ``textcraft``, ``sciworld`` (the
+real engines, in-process) and ``webshop``, ``alfworld`` (faithful simulators).
 
-A row of an environment family is one instance: ``spec`` names it (``env``, ``seed``,
-``difficulty``) and carries the episode rules from params (``max_steps``, the rewards,
-``server``), so evaluate and grpo rebuild the same episode without reading ``collect``.
-``prompt`` is the first user message (the environment's instruction and first
-observation), ``answer`` the oracle's first turn and ``turns`` the rest of the oracle's
-episode, ``[{"observation", "answer"}, ...]`` (the observation answering the previous turn,
-then the oracle's next turn): collect's expert episodes. ``turns`` is null for instances
-of a real AgentGym server (``server`` set: it has no oracle), which SFT skips.
+A row of an environment family is one instance: ``spec`` names it (``env``, ``seed`` -- the
+AgentGym index ``data_idx`` --, ``difficulty``) and carries the episode rules from params
+(``max_steps``, ``train_reward``, ``server``; the engines report their own rewards), so evaluate and grpo rebuild the
+same episode without reading ``collect``. ``seed`` is drawn from the engine's
+``INDEX_RANGES[difficulty]`` (the index alone decides the instance, on a server too).
+``prompt`` is the first user message (the environment's instruction and first observation),
+``agentgym_prompt`` AgentGym's layout of it (user = the instruction, assistant = the canned
+acknowledgement, user = the first observation; evaluate's ``episode.layout: agentgym``),
+``answer`` the oracle's first turn and ``turns`` the rest of the oracle's episode,
+``[{"observation", "answer"}, ...]``: collect's expert episodes. ``turns`` is null for
+instances of a server (``server`` set: it has no oracle), which SFT skips.
 
-The protocol's single-turn ``score(text, spec)`` scores a transcript: every ``Action:`` in
-``text`` is one turn, replayed from the instance's first state; 1.0 when the episode
-succeeds, else 0.0 (the reward stage verifies the expert episodes this way). Whole
-episodes with model turns are run by :mod:`tunepipe.episodes` (grpo's rollouts, evaluate).
+Every episode is an :class:`.agentgym.Episode` (AgentGym's client semantics), closed by
+whoever opened it. The protocol's single-turn ``score(text, spec)`` scores a transcript:
+every ``Action:`` in ``text`` is one turn, replayed from the instance's first state; 1.0 when
+the engine completes, else 0.0 (the reward stage verifies the expert episodes this way).
+Whole episodes with model turns are run by :mod:`tunepipe.episodes` (grpo's rollouts, evaluate).
 """
 from __future__ import annotations
 
 import re
 
-from tunepipe.tasks import envs
-from tunepipe.tasks.envs.base import EnvConfig, format_turn, parse_action
+from tunepipe.tasks.envs import agentgym
+from tunepipe.tasks.envs.agentgym import Episode, HttpEngine
+from tunepipe.tasks.envs.base import EnvConfig
 from tunepipe.tasks.protocol import BuildRequest, Family
 
-NAMES = ("craft", "grid", "shop", "household", "lab")
-SPEC_FIELDS = {"env": str, "seed": int, "difficulty": int, "max_steps": int, "success_reward": (int, float),
-               "step_reward": (int, float), "invalid_reward": (int, float)}
+NAMES = ("babyai", "textcraft", "sciworld", "webshop", "alfworld")
+SPEC_FIELDS = {"env": str, "seed": int, "difficulty": int, "max_steps": int, "train_reward": str}
 _ACTION = re.compile(r"Action:")
 
 
-def config_of(spec: dict) -> EnvConfig:
-    return EnvConfig(difficulty=[spec["difficulty"], spec["difficulty"]], max_steps=spec["max_steps"],
-                     success_reward=spec["success_reward"], step_reward=spec["step_reward"],
-                     invalid_reward=spec["invalid_reward"], server=spec.get("server"))
+def dialect(name: str) -> str:
+    return agentgym.engine_class(name).NAME
 
 
-def episode(spec: dict):
-    """``(env, first observation)``: the instance of ``spec``, reset."""
-    env = envs.make(spec["env"], config_of(spec))
-    return env, env.reset(spec["seed"], spec["difficulty"])
+def index_ranges(name: str) -> dict:
+    """The engine's ``INDEX_RANGES`` (difficulty -> data_idx sequence)."""
+    return agentgym.engine_class(name).INDEX_RANGES
 
 
-def first_message(env, observation: str) -> list[dict]:
-    return [{"role": "user", "content": f"{env.instruction}\n\n{observation}"}]
+def make_episode(spec: dict) -> Episode:
+    """The (not yet reset) :class:`.agentgym.Episode` of ``spec``: in-process, or over
+    ``spec["server"]`` with AgentGym's bodies."""
+    name, server = spec["env"], spec.get("server")
+    cls = agentgym.engine_class(name)
+    engine = HttpEngine(server, cls.NAME, INSTRUCTION=cls.INSTRUCTION, ACK=cls.ACK) if server else cls()
+    return Episode(engine, cls.NAME, max_rounds=spec["max_steps"])
 
 
-def expert_episode(env, observation: str) -> tuple[str, list[dict]]:
+def episode(spec: dict) -> tuple[Episode, str]:
+    """``(episode, first observation)``: the instance of ``spec``, reset. The caller closes it."""
+    ep = make_episode(spec)
+    try:
+        return ep, ep.reset(spec["seed"])
+    except BaseException:
+        ep.close()
+        raise
+
+
+def first_message(ep, observation: str) -> list[dict]:
+    return [{"role": "user", "content": f"{ep.instruction}\n\n{observation}"}]
+
+
+def agentgym_messages(ep, observation: str) -> list[dict]:
+    """AgentGym's conversation start: the instruction, the canned acknowledgement, the observation."""
+    return [{"role": "user", "content": ep.instruction}, {"role": "assistant", "content": ep.ack},
+            {"role": "user", "content": observation}]
+
+
+def expert_episode(ep: Episode, observation: str) -> tuple[str, list[dict]]:
     """The oracle's first turn and the rest of its episode (``turns``)."""
     first, turns = None, []
-    while not env.done:
-        turn = format_turn(*env.expert())
+    while not ep.done:
+        turn = ep.expert_turn()
         if first is None:
             first = turn
         else:
             turns.append({"observation": observation, "answer": turn})
-        observation, _reward, _done = env.step(parse_action(turn, keep=env.keep))
-    if not env.success:
-        raise ValueError(f"the {env.name} oracle failed an instance (a bug in the environment)")
+        observation, _reward, _done = ep.turn(turn)
+    if not ep.completed:
+        raise ValueError(f"the {ep.name} oracle failed an instance (a bug in the environment)")
     return first, turns
 
 
 def _family(name: str) -> Family:
     def build(n: int, rng, cfg: EnvConfig, req: BuildRequest) -> list[dict]:
         lo, hi = cfg.difficulty   # checked by EnvConfig (1 <= lo <= hi <= 3, max_steps >= 1)
+        ranges = index_ranges(name)
         rows = []
         for _ in range(n):
-            seed, difficulty = rng.randrange(2**31), rng.randint(lo, hi)
+            difficulty = rng.randint(lo, hi)
+            r = ranges[difficulty]
+            seed = r[rng.randrange(len(r))]
             spec = {"env": name, "seed": seed, "difficulty": difficulty, "max_steps": cfg.max_steps,
-                    "success_reward": cfg.success_reward, "step_reward": cfg.step_reward,
-                    "invalid_reward": cfg.invalid_reward, "server": cfg.server}
-            if cfg.server:   # a real server: instances only, no oracle
-                env, obs = episode(spec)
+                    "train_reward": cfg.train_reward, "server": cfg.server}
+            if cfg.server:   # a server: instances only, no oracle
+                ep, obs = episode(spec)
+                ep.close()
                 answer, turns = "", None
             else:   # the oracle plays without the step limit, which must then leave it room
-                env, obs = episode({**spec, "max_steps": 10_000})
-                answer, turns = expert_episode(env, obs)
+                ep, obs = episode({**spec, "max_steps": 10_000})
+                with ep:
+                    answer, turns = expert_episode(ep, obs)
                 if len(turns) + 1 > cfg.max_steps:
                     raise ValueError(f"max_steps: {cfg.max_steps} is fewer turns than the oracle needs "
                                      f"({len(turns) + 1}) for instance seed {seed}, difficulty {difficulty}")
-            rows.append({"task": name, "prompt": first_message(env, obs), "answer": answer, "spec": spec,
-                         "turns": turns})
+            rows.append({"task": name, "prompt": first_message(ep, obs), "agentgym_prompt": agentgym_messages(ep, obs),
+                         "answer": answer, "spec": spec, "turns": turns})
         return rows
 
-    def actions(text: str, keep: str) -> list[str | None]:
+    def segments(text: str) -> list[str]:
         if not isinstance(text, str):
             return []
         cuts = [m.start() for m in _ACTION.finditer(text)]
-        return [parse_action(text[a:b], keep=keep) for a, b in zip(cuts, cuts[1:] + [len(text)])]
+        # a turn's text: its Action line(s), up to the next turn's Thought
+        return [re.split(r"\n\s*Thought:", text[a:b])[0] for a, b in zip(cuts, cuts[1:] + [len(text)])]
 
     def parse(text: str, spec: dict):
-        """The command of a single turn (AgentGym's parse); None when it has none."""
-        return parse_action(text, keep=envs.ENVS[name].keep)
+        """The command AgentGym's client sends for a single turn (None: answered locally)."""
+        return agentgym.client_action(text, name)
 
     def score(text: str, spec: dict) -> float:
-        env, _obs = episode(spec)
-        for action in actions(text, env.keep):
-            if env.done:
-                break
-            env.step(action)
-        return 1.0 if env.success else 0.0
+        ep, _obs = episode(spec)
+        with ep:
+            for seg in segments(text):
+                if ep.done:
+                    break
+                ep.turn(seg)
+            return 1.0 if ep.completed else 0.0
 
     def check_spec(spec: dict) -> None:
         for k, t in SPEC_FIELDS.items():
@@ -109,6 +143,9 @@ def _family(name: str) -> Family:
             raise ValueError(f"env: expected {name!r}, got {spec['env']!r}")
         if spec["difficulty"] < 1 or spec["max_steps"] < 1:
             raise ValueError("difficulty: expected >= 1" if spec["difficulty"] < 1 else "max_steps: expected >= 1")
+        if spec["train_reward"] not in agentgym.TRAIN_REWARDS:
+            raise ValueError(f"train_reward: expected one of {', '.join(agentgym.TRAIN_REWARDS)}, "
+                             f"got {spec['train_reward']!r}")
         if spec.get("server") is not None and not isinstance(spec["server"], str):
             raise ValueError(f"server: expected a URL or null, got {spec['server']!r}")
 
@@ -118,4 +155,4 @@ def _family(name: str) -> Family:
                   budget=1024)   # per model turn: a Thought paragraph and one Action line (AgentGym's agents)
 
 
-CRAFT, GRID, SHOP, HOUSEHOLD, LAB = (_family(n) for n in NAMES)
+BABYAI, TEXTCRAFT, SCIWORLD, WEBSHOP, ALFWORLD = (_family(n) for n in NAMES)

@@ -1,29 +1,20 @@
-"""An AgentGym-compatible HTTP server over the built-in environments (stdlib only).
+"""An AgentGym-compatible HTTP server over ANY engine of :data:`.agentgym.ENGINES` (stdlib only).
 
-Each env speaks the dialect of its AgentGym kind (request fields, response shapes), read in
-AgentGym's ``agentenv-<kind>/agentenv_<kind>/{server,model,environment,env_wrapper}.py``:
+It reproduces AgentGym's servers (``agentenv-<kind>/agentenv_<kind>/{server,model}.py``) in
+every measured point: the request bodies (a body of the wrong shape: HTTP 422, as their
+pydantic models), the answers (the engine's own ``/reset`` and ``/step`` bodies, e.g. BabyAI's
+running ``score`` and completion with ``done`` false), failures as HTTP 200 ``{"error": ...}``.
 
-- craft = textcraft: POST /create -> {id, observation, done, reward} (already reset to
-  data_idx = id); POST /reset {id, data_idx} -> {id, observation, done, reward};
-  POST /step {id, action} -> {observation, reward, done}; GET /observation?id= -> str.
-- grid = babyai: /create -> {id}; /reset {id, data_idx} -> {observation, reward, score,
-  deleted, done}; /step -> {observation, reward, score, done}; GET /observation?id= -> dict.
-- lab = sciworld: /create -> {id}; /reset {id, data_idx} -> {task_name, var_num,
-  task_description, observation, reward, score, deleted, done}; /step -> {observation,
-  reward, score, done}; GET /observation?id= -> str.
-- household = alfworld: /create -> {id}; /reset {id, game, world_type} -> {id, observation,
-  available_actions, task_type}; /step -> {observation, reward, available_actions, done};
-  GET /observation?id=, GET /available_actions?id=.
-- shop = webshop: /create -> int; /reset {env_idx, session_id} -> [observation, null];
-  /step {env_idx, action} -> {state, reward, done, info}; GET /observation?env_idx= -> str;
-  GET /available_actions?env_idx= -> {has_search_bar, clickables}.
+- textcraft: POST /create {commands?, goal?} -> {id, observation, done, reward} (already reset to
+  data_idx = id); POST /reset {id, data_idx?} -> the reset body.
+- babyai, sciworld: /create (no body) -> {id}; /reset {id, data_idx} (required).
+- alfworld: /create -> {id}; /reset {id, game, world_type}.
+- webshop: /create -> int; /reset {env_idx, session_id?} -> [observation, null]; /step {env_idx,
+  action} -> {state, reward, done, info}; GET /available_actions?env_idx= -> {has_search_bar, clickables}.
+- all: POST /step {id, action}; GET /observation?id=; POST /close {id}; GET /open (an extension:
+  the open ids, which tests count; also ``EngineService.open_ids()``).
 
-All: POST /close {id | env_idx} -> true/false; failures answer {"error": msg} with status
-200 like AgentGym. Extensions (ignored by AgentGym clients): /reset accepts ``difficulty``
-(else :func:`.base.instance` maps the index); /step answers add ``success``. ``score`` is the
-episode's total reward.
-
-    python -m tunepipe.tasks.envs.server --env craft --port 8000 [--difficulty 1 3]
+    python -m tunepipe.tasks.envs.server --env babyai --port 8000
 """
 from __future__ import annotations
 
@@ -33,109 +24,135 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from .base import EnvConfig, TextEnv, instance
+from .agentgym import FIELDS
 
-DIALECTS = {"craft": "textcraft", "grid": "babyai", "lab": "sciworld",
-            "household": "alfworld", "shop": "webshop"}
-#: (id field, index field) of the request bodies per dialect
-FIELDS = {"textcraft": ("id", "data_idx"), "babyai": ("id", "data_idx"),
-          "sciworld": ("id", "data_idx"), "alfworld": ("id", "game"),
-          "webshop": ("env_idx", "session_id")}
+_INT, _STR = (int,), (str,)
+#: per dialect and route: field -> (types, required) of AgentGym's pydantic request models
+SCHEMAS = {
+    "textcraft": {"/create": {"commands": (_STR, False), "goal": (_STR, False)},
+                  "/reset": {"id": (_INT, True), "data_idx": (_INT, False)}},
+    "babyai": {"/reset": {"id": (_INT, True), "data_idx": (_INT, True)}},
+    "sciworld": {"/reset": {"id": (_INT, True), "data_idx": (_INT, True)}},
+    "alfworld": {"/reset": {"id": (_INT, True), "game": (_INT, True), "world_type": (_STR, True)}},
+    "webshop": {"/reset": {"env_idx": (_INT, True), "session_id": (_INT, False)},
+                "/step": {"env_idx": (_INT, True), "action": (_STR, True)},
+                "/close": {"env_idx": (_INT, True)}},
+}
+for _d in ("textcraft", "babyai", "sciworld", "alfworld"):
+    SCHEMAS[_d].update({"/step": {"id": (_INT, True), "action": (_STR, True)}, "/close": {"id": (_INT, True)}})
 
 
-class EnvService:
-    """The dialect logic, independent of HTTP (one lock: the envs are not thread-safe)."""
+class BadBody(ValueError):
+    """A request body of the wrong shape (HTTP 422)."""
 
-    def __init__(self, name: str, cfg: EnvConfig):
-        from . import ENVS
-        self.name, self.cfg, self.cls = name, cfg, ENVS[name]
-        self.dialect = DIALECTS[name]
-        self.envs: dict[int, TextEnv] = {}
+
+def check_body(dialect: str, path: str, body) -> None:
+    schema = SCHEMAS[dialect].get(path)
+    if schema is None:
+        return
+    if not isinstance(body, dict):
+        raise BadBody("body must be a JSON object")
+    for k, (types, required) in schema.items():
+        if k not in body or body[k] is None:
+            if required:
+                raise BadBody(f"field required: {k}")
+            continue
+        if not isinstance(body[k], types) or isinstance(body[k], bool):
+            raise BadBody(f"{k}: expected {types[0].__name__}")
+
+
+def engine_factory(name: str):
+    """``(factory, dialect)`` of an engine name of :data:`.agentgym.ENGINES`."""
+    from .agentgym import engine_class
+    cls = engine_class(name)
+    return cls, cls.NAME
+
+
+class EngineService:
+    """The routes, independent of HTTP (one lock: the engines are not thread-safe)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.factory, self.dialect = engine_factory(name)
+        self.engines: dict[int, object] = {}
         self.next_id = 0
         self.lock = threading.Lock()
 
-    def _env(self, idx) -> TextEnv:
-        if idx not in self.envs:
-            raise KeyError(f"The id {idx} is not valid.")
-        return self.envs[idx]
+    def open_ids(self) -> list[int]:
+        with self.lock:
+            return sorted(self.engines)
 
-    def _reset(self, env: TextEnv, data_idx, difficulty=None) -> str:
-        seed, diff = instance(int(data_idx or 0), self.cfg)
-        return env.reset(seed, int(difficulty) if difficulty is not None else diff)
+    def _engine(self, idx):
+        if idx not in self.engines:
+            raise KeyError(f"The id {idx} is not valid.")
+        return self.engines[idx]
+
+    def _reset(self, idx, data_idx):
+        r = self._engine(idx).reset(int(data_idx or 0))
+        if isinstance(r, dict) and "id" in r:
+            r = {**r, "id": idx}
+        return r
 
     def create(self, body: dict):
         idx = self.next_id
         self.next_id += 1
-        env = self.envs[idx] = self.cls(self.cfg)
+        self.engines[idx] = self.factory()
         if self.dialect == "textcraft":
-            return {"id": idx, "observation": self._reset(env, idx), "done": False, "reward": 0}
+            r = self._reset(idx, idx)
+            return {"id": idx, "observation": r["observation"], "done": r["done"], "reward": r["reward"]}
         return idx if self.dialect == "webshop" else {"id": idx}
 
     def reset(self, body: dict):
         id_key, idx_key = FIELDS[self.dialect]
-        idx = body.get(id_key)
-        env = self._env(idx)
-        obs = self._reset(env, body.get(idx_key), body.get("difficulty"))
-        d = self.dialect
-        if d == "textcraft":
-            return {"id": idx, "observation": obs, "done": False, "reward": 0}
-        if d == "babyai":
-            return {"observation": obs, "reward": 0, "score": 0, "deleted": False, "done": False}
-        if d == "sciworld":
-            task, _, rest = obs.partition("\n")
-            return {"task_name": self.name, "var_num": body.get(idx_key), "task_description": task,
-                    "observation": rest, "reward": 0, "score": 0, "deleted": False, "done": False}
-        if d == "alfworld":
-            return {"id": idx, "observation": obs, "available_actions": env.valid_actions(),
-                    "task_type": self.name}
-        return [obs, None]
+        if self.dialect == "alfworld" and body["world_type"] not in ("Text", "Embody", "Hybrid"):
+            return {"error": 'world_type must be one of "Text", "Embody" and "Hybrid"'}
+        return self._reset(body[id_key], body.get(idx_key))
 
     def step(self, body: dict):
-        env = self._env(body.get(FIELDS[self.dialect][0]))
-        obs, reward, done = env.step(str(body.get("action", "")))
-        d = self.dialect
-        if d == "webshop":
-            return {"state": obs, "reward": reward, "done": done, "info": None, "success": env.success}
-        out = {"observation": obs, "reward": reward, "done": done, "success": env.success}
-        if d in ("babyai", "sciworld"):
-            out["score"] = env.total_reward
-        if d == "alfworld":
-            out["available_actions"] = [] if done else env.valid_actions()
-        return out
+        return self._engine(body[FIELDS[self.dialect][0]]).step(body["action"])
 
     def observation(self, query: dict):
-        env = self._env(query.get(FIELDS[self.dialect][0]))
-        if self.dialect == "babyai":
-            return {"observation": env.observation, "reward": 0, "score": env.total_reward,
-                    "done": env.done, "deleted": False}
-        return env.observation
+        return self._engine(query.get(FIELDS[self.dialect][0])).observation()
 
     def available_actions(self, query: dict):
-        env = self._env(query.get(FIELDS[self.dialect][0]))
-        acts = env.valid_actions()
+        acts = self._engine(query.get(FIELDS[self.dialect][0])).valid_actions()
         if self.dialect == "webshop":
             return {"has_search_bar": any(a.startswith("search[") for a in acts),
                     "clickables": [a[6:-1] for a in acts if a.startswith("click[")]}
         return acts
 
     def close(self, body: dict):
-        return self.envs.pop(body.get(FIELDS[self.dialect][0]), None) is not None
+        engine = self.engines.pop(body[FIELDS[self.dialect][0]], None)
+        if engine is None:
+            raise KeyError(f"The id {body[FIELDS[self.dialect][0]]} is not valid.")
+        engine.close()
+        return True
 
-    def handle(self, method: str, path: str, payload: dict):
+    def handle(self, method: str, path: str, payload):
         routes = {("POST", "/create"): self.create, ("POST", "/reset"): self.reset,
                   ("POST", "/step"): self.step, ("POST", "/close"): self.close,
                   ("GET", "/observation"): self.observation,
                   ("GET", "/available_actions"): self.available_actions}
         if (method, path) == ("GET", "/"):
             return 200, f"This is environment {self.name}."
+        if (method, path) == ("GET", "/open"):
+            return 200, self.open_ids()
         fn = routes.get((method, path))
         if fn is None:
             return 404, {"detail": "Not Found"}
+        if method == "POST":
+            try:
+                check_body(self.dialect, path, payload if payload is not None else {})
+            except BadBody as e:
+                return 422, {"detail": f"{e}"}
         with self.lock:
             try:
-                return 200, fn(payload)
+                return 200, fn(payload if payload is not None else {})
             except Exception as e:  # AgentGym answers failures as {"error": ...} with 200
                 return 200, {"error": f"{e}"}
+
+
+EnvService = EngineService
 
 
 def _handler(service: EnvService):
@@ -157,9 +174,7 @@ def _handler(service: EnvService):
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
             try:
-                body = json.loads(self.rfile.read(n) or b"{}") if n else {}
-                if not isinstance(body, dict):
-                    raise ValueError("body must be a JSON object")
+                body = json.loads(self.rfile.read(n)) if n else None
             except ValueError as e:
                 return self._answer(422, {"detail": f"{e}"})
             self._answer(*service.handle("POST", urlparse(self.path).path, body))
@@ -170,26 +185,25 @@ def _handler(service: EnvService):
     return Handler
 
 
-def serve(name: str, cfg: EnvConfig, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A bound server (``.server_address``); run it with ``serve_forever()`` (e.g. in a thread)
-    and stop it with ``shutdown()`` then ``server_close()``."""
-    server = ThreadingHTTPServer((host, port), _handler(EnvService(name, cfg)))
+def serve(name: str, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A bound server (``.server_address``, ``.service`` the :class:`EngineService`); run it
+    with ``serve_forever()`` (e.g. in a thread), stop it with ``shutdown()`` then ``server_close()``."""
+    service = EngineService(name)
+    server = ThreadingHTTPServer((host, port), _handler(service))
     server.daemon_threads = True
+    server.service = service
     return server
 
 
 def main(argv=None) -> None:
-    from . import ENVS
-    p = argparse.ArgumentParser(description="AgentGym-compatible server over a built-in env")
-    p.add_argument("--env", required=True, choices=sorted(ENVS))
+    from .agentgym import ENGINES
+    p = argparse.ArgumentParser(description="AgentGym-compatible server over a built-in engine")
+    p.add_argument("--env", required=True, choices=sorted(ENGINES))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--difficulty", type=int, nargs=2, default=[1, 3])
-    p.add_argument("--max-steps", type=int, default=30)
     a = p.parse_args(argv)
-    server = serve(a.env, EnvConfig(difficulty=a.difficulty, max_steps=a.max_steps, success_reward=1.0,
-                                            step_reward=0.0, invalid_reward=0.0, server=None), a.host, a.port)
-    print(f"serving {a.env} ({DIALECTS[a.env]} dialect) on http://{a.host}:{server.server_address[1]}")
+    server = serve(a.env, a.host, a.port)
+    print(f"serving {a.env} ({server.service.dialect} dialect) on http://{a.host}:{server.server_address[1]}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,0 +1,1 @@
+"""In-process engines of AgentGym's environments, presenting their servers' text exactly."""
