@@ -189,3 +189,33 @@ def test_score_batch_matches_score_completion():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_generated_family_that_runs_out_of_distinct_rows_is_a_quick_one_line_error():
+    """A family asked for more distinct rows than it can make stops after collection.STALLED_TRIES
+    batches without a new row, naming the split, the family and how far it got (an environment
+    with 130 difficulty-1 instances asked for 128 train rows beside 25 test rows spun for minutes)."""
+    import dataclasses
+    import random
+
+    from tunepipe import collection
+    from tunepipe.tasks.protocol import BuildRequest, Family
+
+    calls = []
+
+    def build(n, rng, cfg, req):
+        calls.append(n)
+        return [{"task": "few", "prompt": [], "answer": "", "spec": {}, "k": rng.randrange(3)} for _ in range(n)]
+
+    fam = dataclasses.replace(tasks.get("sat"), name="few", build=build, key=lambda row: str(row["k"]), loaded=None)
+    with pytest.raises(TunepipeError, match=r"collect.train.few: cannot draw 5 distinct rows \(3 drawn"):
+        collection.draw(fam, None, 5, random.Random(0), BuildRequest(split="train", seed=0, where="p"), set())
+    assert len(calls) <= collection.STALLED_TRIES + 5
+
+
+def test_an_environment_refuses_more_rows_than_its_difficulty_has_instances():
+    from tunepipe import collection, config
+
+    c = config.load(ROOT / "params.yaml")["collect"]
+    with pytest.raises(TunepipeError, match="200 rows asked, but difficulty 1..1 has 130 instances"):
+        collection.draw_splits({**c, "train": {"babyai": 200}, "test": {"babyai": 5}}, 0, "params.yaml")

@@ -52,6 +52,10 @@ def family_config(family: Family, c: dict, where: str):
     return config.typed(family.config, c[family.name], f"{where}: collect.{family.name}")
 
 
+#: a generated family asked this many times in a row without one new distinct row is exhausted
+STALLED_TRIES = 30
+
+
 def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildRequest, seen: set) -> list[dict]:
     """``n`` rows of ``family`` whose keys are not in ``seen`` (added to it). A generated
     family is asked again until it has drawn ``n`` distinct rows; a loaded one gives its
@@ -60,21 +64,24 @@ def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildReque
     if n is None and not loaded:
         raise TunepipeError(f"{req.where}: collect.{req.split}.{family.name}: null (every row) is for "
                             "sources read as given; a generated family needs a count")
-    kept, tries, built = [], 0, 0
+    kept, tries, built, stalled = [], 0, 0, 0
     while loaded or len(kept) < n:
         tries += 1
-        if not loaded and tries > 20 * n + 100:
-            raise TunepipeError(f"collect.{family.name}: cannot draw {n} distinct rows; enlarge the sizes")
+        if not loaded and (tries > 20 * n + 100 or stalled >= STALLED_TRIES):
+            raise TunepipeError(f"collect.{req.split}.{family.name}: cannot draw {n} distinct rows ({len(kept)} "
+                                "drawn, the rest repeat rows already drawn); lower the count or enlarge the sizes")
         try:
             batch = family.build(None if loaded else n - len(kept), rng, cfg, dataclasses.replace(req, start=built))
         except (TypeError, ValueError) as e:
             raise TunepipeError(f"{req.where}: collect.{family.name}: {e}") from None
         built += len(batch)
+        before = len(kept)
         for row in batch:
             k = family.key(row)
             if k not in seen and (not loaded or n is None or len(kept) < n):
                 seen.add(k)
                 kept.append(row)
+        stalled = stalled + 1 if len(kept) == before else 0
         if loaded:
             print(f"collect.{family.name}: {len(kept)} {req.split} rows from {getattr(cfg, 'source', 'its source')}"
                   + (f" (cap {n})" if n is not None else ""))

@@ -91,6 +91,10 @@ def _family(name: str) -> Family:
     def build(n: int, rng, cfg: EnvConfig, req: BuildRequest) -> list[dict]:
         lo, hi = cfg.difficulty   # checked by EnvConfig (1 <= lo <= hi <= 3, max_steps >= 1)
         ranges = index_ranges(name)
+        have = sum(len(ranges[d]) for d in range(lo, hi + 1))
+        if n > have:
+            raise ValueError(f"{n} rows asked, but difficulty {lo}..{hi} has {have} instances "
+                             f"({name}'s INDEX_RANGES); lower the count or widen collect.{name}.difficulty")
         rows = []
         for _ in range(n):
             difficulty = rng.randint(lo, hi)
