@@ -52,10 +52,6 @@ def family_config(family: Family, c: dict, where: str):
     return config.typed(family.config, c[family.name], f"{where}: collect.{family.name}")
 
 
-#: a generated family asked this many times in a row without one new distinct row is exhausted
-STALLED_TRIES = 30
-
-
 def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildRequest, seen: set) -> list[dict]:
     """``n`` rows of ``family`` whose keys are not in ``seen`` (added to it). A generated
     family is asked again until it has drawn ``n`` distinct rows; a loaded one gives its
@@ -67,7 +63,7 @@ def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildReque
     kept, tries, built, stalled = [], 0, 0, 0
     while loaded or len(kept) < n:
         tries += 1
-        if not loaded and (tries > 20 * n + 100 or stalled >= STALLED_TRIES):
+        if not loaded and (tries > 20 * n + 100 or stalled > 20 * n + 100):
             raise TunepipeError(f"collect.{req.split}.{family.name}: cannot draw {n} distinct rows ({len(kept)} "
                                 "drawn, the rest repeat rows already drawn); lower the count or enlarge the sizes")
         try:
@@ -81,7 +77,7 @@ def draw(family: Family, cfg, n: int | None, rng: random.Random, req: BuildReque
             if k not in seen and (not loaded or n is None or len(kept) < n):
                 seen.add(k)
                 kept.append(row)
-        stalled = stalled + 1 if len(kept) == before else 0
+        stalled = stalled + len(batch) if len(kept) == before else 0   # rows drawn since the last new one
         if loaded:
             print(f"collect.{family.name}: {len(kept)} {req.split} rows from {getattr(cfg, 'source', 'its source')}"
                   + (f" (cap {n})" if n is not None else ""))
