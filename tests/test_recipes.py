@@ -169,6 +169,13 @@ def _floats(got, want):
     return got
 
 
+def test_the_one_character_params_yaml_cannot_hold_is_refused():
+    """NEL (U+0085) is a line break to YAML: it came back as a space (found by the property test)."""
+    with pytest.raises(TunepipeError, match="U\\+0085"):
+        smoke.hydra("a\x85b")
+    assert smoke.hydra("a\u2028b\x00") == '"a\u2028b\x00"'
+
+
 def test_the_validators_prompts_arrive_verbatim(tmp_path):
     from dvc.utils.hydra import apply_overrides
 
@@ -212,6 +219,7 @@ def test_rehearse_affine_qwen3_4b(tmp_path):
     ad = json.loads((proj / "models" / "sft" / "adapter_config.json").read_text())
     assert (ad["r"], ad["lora_alpha"]) == (64, 128)
     assert set(ad["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert (proj / "models" / "checkpoints" / "sft" / "checkpoint-1").is_dir()   # resumable
     rows = [json.loads(x) for x in (proj / "data" / "harmony" / "test.jsonl").read_text().splitlines()]
     sat = [r for r in rows if r["task"] == "sat"]
     assert sat[0]["prompt_text"].startswith("<|im_start|>") and sat[0]["task_id"] == 0
@@ -230,7 +238,7 @@ def test_rehearse_tes_gpt_oss_20b(tmp_path):
     proj, out = _rehearse(tmp_path, "tes-gpt-oss-20b")
     assert "rehearsal: export.keep_mxfp4_config true -> false" in out
     ev = _eval(proj)
-    assert ev["grpo"]["decision"]["greedy"]["n"] == 4
+    assert ev["grpo"]["decision"]["greedy"]["n"] == 2      # rehearsal.yaml: evaluate.max_rows 2
     rows = [json.loads(x) for x in (proj / "data" / "harmony" / "train.jsonl").read_text().splitlines()]
     assert rows[0]["prompt_text"].startswith("<|start|>system<|message|>")    # Harmony, the gpt-oss system message
     assert rows[0]["completion_text"].startswith("<|channel|>final<|message|>[")   # bracketed actions

@@ -82,6 +82,9 @@ def hydra(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(hydra(v) for v in value) + "]"
     if isinstance(value, str):   # Hydra's quoted string: no JSON escapes (they would arrive as text)
+        if "\x85" in value:   # the one character found that DVC's params.yaml does not give back (YAML: a line break)
+            raise TunepipeError(f"{value[:40]!r}: U+0085 (NEL) does not survive params.yaml (YAML reads it as a "
+                                "line break); use \\n")
         s = re.sub(r'(\\+)(?="|$)', lambda m: m.group(1) * 2, value)   # backslashes before a quote / the end
         return '"' + s.replace('"', '\\"').replace("${", "\\${") + '"'
     return json.dumps(value)
