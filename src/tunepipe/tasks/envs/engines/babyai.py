@@ -107,6 +107,20 @@ LEVELS_BY_DIFFICULTY = {
 }
 
 
+
+def _numbered(possible: dict, errors: dict, counts: dict, verb: str, n: str, path) -> None:
+    """AgentGym's numbering of an object's actions (``<verb> <n> 1``, ``2``, ...): a reachable
+    one becomes a possible action, an unreachable one an error message under that name."""
+    if path is not None:
+        counts[n] = counts[n] + 1 if f"{verb} {n} 1" in possible else 1
+        possible[f"{verb} {n} {counts[n]}"] = path
+    elif f"{verb} {n} 1" not in possible:
+        errors[f"{verb} {n} 1"] = f"You cannot {verb} {n} 1, as there is no path leading to it."
+    else:
+        k = counts[n] + 1
+        errors[f"{verb} {n} {k}"] = f"You cannot {verb} {n} {k}, as there is no path leading to it."
+
+
 class IndexSet(Sequence):
     """The data_idx values below ``n`` whose level (``idx % 40 + 1``) is in ``levels``, in
     increasing order: a read-only sequence like ``range`` (len, indexing, ``in``, iteration).
@@ -471,18 +485,7 @@ class BabyAIEngine:
                 path = self._find_path(pos, o["abs_pos"], all_objs, all_barriers, d, xrange, yrange, arrive=False)
                 if path is not None:
                     path.append(PICKUP)
-                    if "pickup " + n + " 1" not in possible:
-                        cnt_object[n] = 1
-                        possible["pickup " + n + " 1"] = path
-                    else:
-                        cnt_object[n] += 1
-                        possible["pickup " + n + " " + str(cnt_object[n])] = path
-                else:
-                    if "pickup " + n + " 1" not in possible:
-                        errors["pickup " + n + " 1"] = "You cannot pickup " + n + " 1, as there is no path leading to it."
-                    else:
-                        k = str(cnt_object[n] + 1)
-                        errors["pickup " + n + " " + k] = "You cannot pickup " + n + " " + k + ", as there is no path leading to it."
+                _numbered(possible, errors, cnt_object, "pickup", n, path)
 
         if carrying is not None:
             drop_pos = tuple(pos + DIR_TO_VEC[d])
@@ -558,19 +561,7 @@ class BabyAIEngine:
                 if "wall" in n or "goal" in n:
                     continue
                 path = self._find_path(pos, o["abs_pos"], all_objs, all_barriers, d, xrange, yrange, arrive=False)
-                if path is not None:
-                    if "go to " + n + " 1" not in possible:
-                        possible["go to " + n + " 1"] = path
-                        cnt_goto[n] = 1
-                    else:
-                        cnt_goto[n] += 1
-                        possible["go to " + n + " " + str(cnt_goto[n])] = path
-                else:
-                    if "go to " + n + " 1" not in possible:
-                        errors["go to " + n + " 1"] = "You cannot go to " + n + " 1, as there is no path leading to it."
-                    else:
-                        k = str(cnt_goto[n] + 1)
-                        errors["go to " + n + " " + k] = "You cannot go to " + n + " " + k + ", as there is no path leading to it."
+                _numbered(possible, errors, cnt_goto, "go to", n, path)
 
         possible["check available actions"] = []
         self.error_message = errors
