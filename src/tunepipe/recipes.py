@@ -23,9 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 from tunepipe import TunepipeError, cli, config, smoke, tasks
@@ -175,20 +172,12 @@ def rehearsal(name: str, params: dict, model: str, preset: str = "") -> tuple[di
     return over, notes
 
 
-def _exp_run(name: str, overlay: dict, params: dict, where: str, extra: str) -> None:
-    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--name", name,
-           *smoke.overlay_args(overlay, params, where), *shlex.split(extra)]
-    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-    if subprocess.run(cmd).returncode != 0:
-        raise TunepipeError(f"experiment {name} failed (see the stage output above)")
-    print(smoke.table("metrics/eval.json"))
-
-
 def run(name: str = "", preset: str = "", params: str = "params.yaml", extra: str = "") -> None:
     """Run recipe ``name`` (with ``preset`` over it) as the DVC experiment ``name``[-``preset``]
     (``extra``: more ``dvc exp run`` args)."""
     base = config.load(params)
-    _exp_run(name + (f"-{preset}" if preset else ""), load(name, preset), base, str(path(name)), extra)
+    smoke.exp_run(name + (f"-{preset}" if preset else ""),
+                  smoke.overlay_args(load(name, preset), base, str(path(name))), extra)
 
 
 def rehearse(name: str = "", model: str = "", preset: str = "", params: str = "params.yaml", extra: str = "",
@@ -200,8 +189,8 @@ def rehearse(name: str = "", model: str = "", preset: str = "", params: str = "p
     if dry_run:
         print(json.dumps(over, indent=1))
         return
-    _exp_run("rehearse-" + re.sub(r"[^\w-]+", "-", name + (f"-{preset}" if preset else "")), over, base,
-             str(path(name)), extra)
+    smoke.exp_run("rehearse-" + re.sub(r"[^\w-]+", "-", name + (f"-{preset}" if preset else "")),
+                  smoke.overlay_args(over, base, str(path(name))), extra)
 
 
 if __name__ == "__main__":

@@ -120,19 +120,24 @@ def table(eval_json: str) -> str:
     return "\n".join(lines)
 
 
+def exp_run(name: str, args: list[str], extra: str) -> None:
+    """``dvc exp run --name name`` with ``args`` (``-S`` pairs), then ``extra`` (a user's own
+    arguments: a later ``-S key=value`` wins); prints the command and the eval table."""
+    import shlex
+
+    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--name", name, *args, *shlex.split(extra)]
+    print("$ " + shlex.join(cmd), flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        raise TunepipeError(f"experiment {name} failed (see the stage output above)")
+    print(table("metrics/eval.json"))
+
+
 def smoke(model: str = "", profile: str = "params/smoke.yaml", name: str = "", params: str = "params.yaml",
           extra: str = "") -> None:
     """``extra``: more ``dvc exp run`` arguments, after the profile's (``-S key=value`` wins)."""
-    import shlex
-
     model = model or shipped_gguf()
     name = name or "smoke-" + re.sub(r"[^\w-]+", "-", Path(model).name.removesuffix(".gguf")).strip("-").lower()
-    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--name", name, *set_args(profile, params),
-           "-S", f"base.model={json.dumps(model)}", *shlex.split(extra)]
-    print("$ " + " ".join(cmd), flush=True)
-    if subprocess.run(cmd).returncode != 0:
-        raise TunepipeError(f"smoke run {name} failed (see the stage output above)")
-    print(table("metrics/eval.json"))
+    exp_run(name, [*set_args(profile, params), "-S", f"base.model={hydra(model)}"], extra)
 
 
 if __name__ == "__main__":
