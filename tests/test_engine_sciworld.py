@@ -7,6 +7,7 @@ import random
 import pytest
 
 from tunepipe import TunepipeError
+from tunepipe.tasks import envs
 from tunepipe.tasks.envs.engines import sciworld as sw
 
 pytest.importorskip("scienceworld")
@@ -160,17 +161,17 @@ def test_deterministic_per_index_and_fast_step_matches_library(eng):
 def test_expert_succeeds(eng, level, indices):
     for idx in indices:
         assert idx in eng.INDEX_RANGES[level]
-        out = sw.run_episode(eng, idx, sw.expert_policy, max_rounds=60)
-        assert out["completed"] and out["reward"] == 100, (idx, out)
+        out = envs.run_episode(eng, envs.oracle_turn, idx, max_rounds=60)
+        assert out["success"] and out["score"] == 100, (idx, out)
         if level < 3:
             assert out["rounds"] <= 30
 
 
 def test_random_policy_rarely_succeeds(eng):
     rng = random.Random(0)
-    outs = [sw.run_episode(eng, idx, sw.random_policy(rng), max_rounds=15) for idx in (4240, 3000)]
+    outs = [envs.run_episode(eng, envs.random_turn(rng), idx, max_rounds=15) for idx in (4240, 3000)]
     assert all(o["rounds"] >= 1 for o in outs)
-    assert sum(o["completed"] for o in outs) <= 1
+    assert sum(o["success"] for o in outs) <= 1
 
 
 def test_missing_java_is_one_line_error(monkeypatch, tmp_path):

@@ -39,7 +39,7 @@ import urllib.request
 
 from tunepipe import TunepipeError
 
-from .base import DEFAULT_KEEP, EpisodeOver, format_turn
+from .base import _ACTION_RE, DEFAULT_KEEP, TRAIN_REWARDS, EpisodeOver, format_turn
 
 AGENTGYM_COMMIT = "3ef9235d23e68e7c2920c5422ad957dc8ced5c6c"
 #: the regex clients' local answer to a turn with several ``Action:`` lines (babyai.py, textcraft.py)
@@ -53,9 +53,6 @@ SCORE_REPORTED = ("babyai", "sciworld")
 #: (id field, index field) of the request bodies per dialect
 FIELDS = {"textcraft": ("id", "data_idx"), "babyai": ("id", "data_idx"), "sciworld": ("id", "data_idx"),
           "alfworld": ("id", "game"), "webshop": ("env_idx", "session_id")}
-#: training rewards (collect.<env>.train_reward)
-TRAIN_REWARDS = ("success", "score", "score_dedup")
-_ACTION_RE = re.compile(r"Action:\s*(.*?)(?=\n|$)", re.DOTALL)
 
 
 def client_action(text, dialect: str, keep: str = DEFAULT_KEEP) -> str | None:

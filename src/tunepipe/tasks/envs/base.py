@@ -9,6 +9,8 @@ from dataclasses import dataclass
 DEFAULT_KEEP = "A-Za-z0-9, "
 # agentenv/envs/textcraft.py: re.findall(r"Action:\s*(.*?)(?=\n|$)", action, re.DOTALL)
 _ACTION_RE = re.compile(r"Action:\s*(.*?)(?=\n|$)", re.DOTALL)
+#: GRPO's episode rewards (``collect.<env>.train_reward``; :func:`.agentgym.train_reward`)
+TRAIN_REWARDS = ("success", "score", "score_dedup")
 
 
 def parse_action(text, keep: str = DEFAULT_KEEP) -> str | None:
@@ -57,8 +59,9 @@ class EnvConfig:
         if not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise TunepipeError(f"env max_steps must be a positive integer, got {self.max_steps!r}")
         self.difficulty = list(d)
-        if self.train_reward not in ("success", "score", "score_dedup"):
-            raise TunepipeError(f"env train_reward must be success, score or score_dedup, got {self.train_reward!r}")
+        if self.train_reward not in TRAIN_REWARDS:
+            raise TunepipeError(f"env train_reward must be {', '.join(TRAIN_REWARDS[:-1])} or {TRAIN_REWARDS[-1]}, "
+                                f"got {self.train_reward!r}")
 
 
 class EpisodeOver(RuntimeError):

@@ -222,32 +222,3 @@ class SciWorldEngine:
         if self._gold_pos < len(self._gold):
             return self._gold[self._gold_pos]
         return "look around"
-
-
-def run_episode(engine: SciWorldEngine, data_idx: int, policy, max_rounds: int = 30) -> dict:
-    """One episode as the validators run it: reset, then at most ``max_rounds`` actions from
-    ``policy(engine) -> str`` until done. Returns the client's reward at the last turn (the score),
-    whether the task was completed, and the rounds taken."""
-    body = engine.reset(data_idx)
-    if "error" in body:
-        raise TunepipeError(f"sciworld: reset({data_idx}) failed: {body['error']}")
-    reward, rounds, done = 0, 0, body["done"]
-    while not done and rounds < max_rounds:
-        out = engine.step(policy(engine))
-        rounds += 1
-        if "error" in out:
-            break
-        reward, done = client_reward(out), out["done"]
-    return {"reward": reward, "completed": engine.completed, "rounds": rounds}
-
-
-def expert_policy(engine: SciWorldEngine) -> str:
-    return engine.expert_action()
-
-
-def random_policy(rng):
-    """Uniform over ScienceWorld's valid action-object combinations."""
-    def policy(engine: SciWorldEngine) -> str:
-        actions = engine.valid_actions()
-        return rng.choice(actions) if actions else "look around"
-    return policy
